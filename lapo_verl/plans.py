@@ -1,0 +1,280 @@
+"""Plans: stage-1 records -> ``{problem id: planned tokens}``, and the plans file format.
+
+Rule (``shared/lapo-method.md``): per problem, the plan statistic (median by default) of the correct
+lengths of the **latest visit that had at least one correct response**. Problems never solved are listed
+as ``unsolved``; stage 2 applies ``lapo.stage2.unsolved_policy`` to them. ``--visit-rule latest``
+reproduces the authors' code (the last visit counts even without a correct answer, so a solved problem
+can turn "unsolved"); it is offered for comparison only.
+
+Plans file (JSON)::
+
+    {"format": "lapo-plans/1", "statistic": "median", "visit_rule": "latest_solved",
+     "plans": {"<problem id>": 734, ...}, "unsolved": ["<problem id>", ...],
+     "summary": {...}, "source": {...}}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from lapo_verl.records import load_records
+from lapo_verl.rewards import PLAN_STATISTICS, plan_statistic
+
+PLANS_FORMAT = "lapo-plans/1"
+VISIT_RULES = ("latest_solved", "latest")
+
+
+@dataclass(frozen=True)
+class Visit:
+    """One GRPO group of one problem at one step."""
+
+    step: int
+    time: float
+    lengths: tuple[int, ...]
+    correct: tuple[bool, ...]
+    expected: int | None
+
+    @property
+    def correct_lengths(self) -> list[int]:
+        return [n for n, ok in zip(self.lengths, self.correct, strict=True) if ok]
+
+    @property
+    def complete(self) -> bool:
+        return self.expected is None or len(self.lengths) >= self.expected
+
+
+def group_visits(records: list[dict]) -> dict[str, list[Visit]]:
+    """Group records into visits keyed by problem id, ordered by step then time.
+
+    A visit is identified by (problem id, step, uid); records without a uid fall back to (problem, step).
+    """
+    buckets: dict[tuple[str, int, str], list[dict]] = defaultdict(list)
+    for rec in records:
+        buckets[(str(rec["pid"]), int(rec["step"]), str(rec.get("uid", "")))].append(rec)
+    visits: dict[str, list[Visit]] = defaultdict(list)
+    for (pid, step, _), recs in buckets.items():
+        expected = recs[0].get("gn")
+        visits[pid].append(
+            Visit(
+                step=step,
+                time=max(float(r["t"]) for r in recs),
+                lengths=tuple(int(r["len"]) for r in recs),
+                correct=tuple(bool(r["ok"]) for r in recs),
+                expected=int(expected) if expected is not None else None,
+            )
+        )
+    for pid in visits:
+        visits[pid].sort(key=lambda v: (v.step, v.time))
+    return visits
+
+
+def build_plans(
+    records: list[dict],
+    *,
+    statistic: str = "median",
+    visit_rule: str = "latest_solved",
+    include_incomplete: bool = False,
+) -> dict:
+    """Compute the plans dict (the file's content without ``source``) from committed records."""
+    if statistic not in PLAN_STATISTICS:
+        raise ValueError(f"statistic must be one of {PLAN_STATISTICS}, got {statistic!r}")
+    if visit_rule not in VISIT_RULES:
+        raise ValueError(f"visit_rule must be one of {VISIT_RULES}, got {visit_rule!r}")
+    plans: dict[str, int] = {}
+    unsolved: list[str] = []
+    incomplete = 0
+    for pid, visits in sorted(group_visits(records).items()):
+        usable = [v for v in visits if include_incomplete or v.complete]
+        incomplete += len(visits) - len(usable)
+        if visit_rule == "latest":
+            chosen = usable[-1:] if usable else []
+            chosen = [v for v in chosen if v.correct_lengths]
+        else:
+            chosen = [v for v in usable if v.correct_lengths][-1:]
+        if chosen:
+            plans[pid] = plan_statistic(chosen[0].correct_lengths, statistic)
+        else:
+            unsolved.append(pid)
+    return {
+        "format": PLANS_FORMAT,
+        "statistic": statistic,
+        "visit_rule": visit_rule,
+        "plans": plans,
+        "unsolved": unsolved,
+        "summary": summarize(plans, unsolved, records, incomplete),
+    }
+
+
+def summarize(plans: dict[str, int], unsolved: list[str], records: list[dict], incomplete_visits: int) -> dict:
+    values = np.asarray(list(plans.values()), dtype=np.float64)
+    quantiles = {}
+    if values.size:
+        for q in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0):
+            quantiles[f"p{int(q * 100)}"] = float(np.quantile(values, q))
+    steps = [int(r["step"]) for r in records]
+    return {
+        "problems": len(plans) + len(unsolved),
+        "solved": len(plans),
+        "unsolved": len(unsolved),
+        "records": len(records),
+        "steps": [min(steps), max(steps)] if steps else [],
+        "incomplete_visits_skipped": incomplete_visits,
+        "plan_quantiles": quantiles,
+        "plan_mean": float(values.mean()) if values.size else None,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Plans file I/O (shared with the stage-2 dataset)
+# --------------------------------------------------------------------------------------------
+class PlansFileError(ValueError):
+    """A plans file that cannot be used; the message names the file and the offending entry."""
+
+
+def _no_duplicate_keys(path: str):
+    def hook(pairs):
+        seen = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise PlansFileError(f"{path}: duplicate problem id {key!r}; rebuild it with `lapo-verl plans`")
+            seen.add(key)
+        return dict(pairs)
+
+    return hook
+
+
+def read_plans(path: str) -> tuple[dict[str, int], set[str], dict]:
+    """Load and validate a plans file. Returns ``(plans, unsolved, full document)``.
+
+    Errors name the file and the problem id: not found, not JSON, wrong format, duplicate ids,
+    a non-integer / non-positive length, an id both planned and unsolved.
+    """
+    if not os.path.isfile(path):
+        raise PlansFileError(
+            f"plans file {path!r} not found: build it from the stage-1 run with "
+            "`lapo-verl plans --run <lapo.run_dir of stage 1> --out plans.json`, or set lapo.plans_path"
+        )
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh, object_pairs_hook=_no_duplicate_keys(path))
+    except PlansFileError:
+        raise
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlansFileError(f"{path}: not a readable JSON plans file ({exc})") from exc
+    if not isinstance(doc, dict) or doc.get("format") != PLANS_FORMAT or not isinstance(doc.get("plans"), dict):
+        raise PlansFileError(f"{path}: not a {PLANS_FORMAT} file (missing 'format' or 'plans'); use `lapo-verl plans`")
+    plans: dict[str, int] = {}
+    for pid, value in doc["plans"].items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise PlansFileError(f"{path}: plans[{pid!r}] = {value!r} is not an integer token count")
+        if float(value) != int(value) or int(value) <= 0:
+            raise PlansFileError(f"{path}: plans[{pid!r}] = {value!r} must be a positive integer")
+        plans[str(pid)] = int(value)
+    unsolved = {str(u) for u in doc.get("unsolved", [])}
+    both = unsolved & plans.keys()
+    if both:
+        raise PlansFileError(f"{path}: ids both planned and unsolved: {sorted(both)[:5]}")
+    return plans, unsolved, doc
+
+
+def write_plans(doc: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1, sort_keys=False)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def records_dir_of_run(run_dir: str) -> str:
+    """``<run>/records`` if it exists, else ``run`` itself when it holds records files."""
+    candidate = os.path.join(run_dir, "records")
+    return candidate if os.path.isdir(candidate) else run_dir
+
+
+def plot_histogram(plans: dict[str, int], path: str, title: str = "LAPO plans (stage-1 lengths)") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.hist(list(plans.values()), bins=min(50, max(5, len(plans) // 5)), color="#3b6ea8")
+    ax.set_xlabel("planned tokens (per problem)")
+    ax.set_ylabel("problems")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lapo-verl plans",
+        description="Turn stage-1 length records into a plans file (problem id -> planned tokens).",
+        epilog="example: lapo-verl plans --run runs/lapo/deepscaler_stage1 --out runs/lapo/plans.json --hist plans.png",
+    )
+    src = parser.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", help="stage-1 run directory (lapo.run_dir); its records/ folder is read")
+    src.add_argument("--records", help="a records directory, or a checkpoint's lapo_records.jsonl snapshot")
+    parser.add_argument("--out", required=True, help="where to write the plans JSON")
+    parser.add_argument("--statistic", choices=PLAN_STATISTICS, default="median", help="plan statistic (default: median)")
+    parser.add_argument("--visit-rule", choices=VISIT_RULES, default="latest_solved",
+                        help="latest_solved (default, method note) or latest (the authors' code)")
+    parser.add_argument("--max-step", type=int, default=None, help="ignore records after this global step")
+    parser.add_argument("--include-incomplete", action="store_true",
+                        help="use visits with fewer responses than the group size (e.g. cut by a crash)")
+    parser.add_argument("--hist", default=None, help="also draw a histogram of the plans (PNG)")
+    args = parser.parse_args(argv)
+
+    if args.records and os.path.isfile(args.records):
+        records, report = load_snapshot(args.records)
+        source = os.path.abspath(args.records)
+    else:
+        source = os.path.abspath(args.records or records_dir_of_run(args.run))
+        try:
+            records, report = load_records(source, max_step=args.max_step)
+        except FileNotFoundError as exc:
+            print(f"lapo-verl plans: {exc}", file=sys.stderr)
+            return 2
+    if not records:
+        print(f"lapo-verl plans: no records in {source}; did stage 1 run with lapo.records.enable=true?", file=sys.stderr)
+        return 2
+    doc = build_plans(records, statistic=args.statistic, visit_rule=args.visit_rule,
+                      include_incomplete=args.include_incomplete)
+    doc["source"] = {"records": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "load": report.as_dict()}
+    write_plans(doc, args.out)
+    s = doc["summary"]
+    print(f"plans -> {args.out}")
+    print(f"  problems {s['problems']}: solved {s['solved']}, unsolved {s['unsolved']} "
+          f"(records {s['records']}, steps {s['steps']}, incomplete visits skipped {s['incomplete_visits_skipped']})")
+    if report.corrupt or report.rolled_back:
+        print(f"  skipped: {report.corrupt} corrupt lines, {report.rolled_back} records of redone steps (resume)")
+        for example in report.corrupt_examples:
+            print(f"    {example}")
+    if s["plan_quantiles"]:
+        q = s["plan_quantiles"]
+        print("  plan tokens: " + ", ".join(f"{k}={v:.0f}" for k, v in q.items()))
+    if args.hist:
+        plot_histogram(doc["plans"], args.hist)
+        print(f"  histogram -> {args.hist}")
+    return 0
+
+
+def load_snapshot(path: str):
+    """Records from a checkpoint snapshot file (already rolled back when it was written)."""
+    from lapo_verl.records import LoadReport, _iter_jsonl
+
+    report = LoadReport(files=1)
+    records = list(_iter_jsonl(path, report))
+    report.kept = len(records)
+    return records, report

@@ -1,0 +1,129 @@
+"""Stage-1 band bonus as a verl advantage estimator (``algorithm.adv_estimator=lapo_stage1``).
+
+Why here: in verl 0.9.1's V1 trainer each response is scored on its own in a random reward worker, so
+no reward hook sees a whole GRPO group. The advantage step does: it receives every response of every
+group (``index`` = verl's per-prompt ``uid``), the response mask (lengths) and the scores. The stage-1
+reward manager emits exactly ``acc`` in {0, 1}; this estimator adds ``alpha * R1`` (the band bonus,
+:func:`lapo_verl.rewards.band_bonus_batched`) on each response's last token and then runs verl's own
+GRPO normalisation, unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, register_adv_est
+
+from lapo_verl import config as lapo_config
+from lapo_verl.rewards import band_bonus_batched
+
+logger = logging.getLogger(__name__)
+
+#: Responses whose score is at least this are "correct" (the stage-1 reward manager emits 0 or 1).
+CORRECT_THRESHOLD = 0.5
+
+
+def add_bonus_on_last_token(token_level_rewards: torch.Tensor, response_mask: torch.Tensor, bonus: np.ndarray):
+    """Return a copy of ``token_level_rewards`` with ``bonus[i]`` added at row i's last valid token."""
+    rewards = token_level_rewards.clone()
+    lengths = response_mask.sum(dim=-1).long()
+    rows = torch.nonzero(lengths > 0, as_tuple=True)[0]  # verl's padding rows have empty masks
+    if rows.numel():
+        bonus_t = torch.as_tensor(bonus, dtype=rewards.dtype, device=rewards.device)
+        rewards[rows, lengths[rows] - 1] += bonus_t[rows]
+    return rewards
+
+
+def band_bonus_summary(lengths: np.ndarray, correct: np.ndarray, r1: np.ndarray, lo: np.ndarray) -> dict[str, float]:
+    """Per-step numbers that make the stage-1 reward visible in logs."""
+    n_correct = int(correct.sum())
+    return {
+        "lapo/stage1/accuracy": float(correct.mean()) if correct.size else 0.0,
+        "lapo/stage1/groups": int(lo.size),
+        "lapo/stage1/groups_with_correct": int(np.isfinite(lo).sum()),
+        "lapo/stage1/bonus_mean_correct": float(r1[correct].mean()) if n_correct else 0.0,
+        "lapo/stage1/in_band_frac_correct": float((r1[correct] >= 1.0).mean()) if n_correct else 0.0,
+        "lapo/stage1/length_mean": float(lengths.mean()) if lengths.size else 0.0,
+        "lapo/stage1/length_mean_correct": float(lengths[correct].mean()) if n_correct else 0.0,
+    }
+
+
+class _StepLog:
+    """Appends one JSON line per advantage call to ``<lapo.run_dir>/lapo_metrics.jsonl`` and logs it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def write(self, lapo: Any, summary: dict[str, float]) -> None:
+        self.calls += 1
+        summary = {"call": self.calls, "time": time.time(), **summary}
+        line = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items())
+        logger.warning("[lapo] %s", line)  # verl sets the root level to WARNING; this must be seen
+        run_dir = lapo_config.get(lapo, "run_dir")
+        if run_dir:
+            os.makedirs(run_dir, exist_ok=True)
+            with open(os.path.join(run_dir, "lapo_metrics.jsonl"), "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(summary) + "\n")
+
+
+_step_log = _StepLog()
+
+
+@register_adv_est("lapo_stage1")
+def compute_lapo_stage1_advantage(
+    token_level_rewards: torch.Tensor,
+    response_mask: torch.Tensor,
+    index: np.ndarray | None = None,
+    config: Any = None,
+    epsilon: float = 1e-6,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """GRPO advantages of ``R_D = acc + alpha * R1`` (LAPO stage 1).
+
+    Args follow verl's custom-estimator contract: ``token_level_rewards`` (bs, T) with the stage-1
+    reward manager's ``acc`` on the last token, ``response_mask`` (bs, T), ``index`` the group uid per
+    row, ``config`` the ``algorithm`` section, which must carry ``lapo`` (the recipe sets
+    ``algorithm.lapo: ${lapo}``).
+    """
+    if index is None:
+        raise ValueError("lapo_stage1 needs verl's group index (uid); got none")
+    lapo = lapo_config.lapo_section(config, where="algorithm (algorithm.lapo)")
+    params = lapo_config.stage1_params(lapo)
+    if config is not None and config.get("use_kl_in_reward", False):
+        raise ValueError(
+            "lapo_stage1 reads correctness from the reward, which algorithm.use_kl_in_reward=True changes; "
+            "LAPO uses the KL as a loss term: set algorithm.use_kl_in_reward=False, actor_rollout_ref.actor.use_kl_loss=True"
+        )
+
+    with torch.no_grad():
+        scores = token_level_rewards.sum(dim=-1).float().cpu().numpy()
+        lengths = response_mask.sum(dim=-1).float().cpu().numpy()
+        correct = (scores >= CORRECT_THRESHOLD) & (lengths > 0)
+        _, group = np.unique(np.asarray(index, dtype=object).astype(str), return_inverse=True)
+        r1, lo, _ = band_bonus_batched(
+            lengths,
+            correct,
+            group,
+            band=params.band,
+            falloff=params.falloff,
+            empty_band_gets_bonus=params.bonus_rule == "paper",
+        )
+        rewards = add_bonus_on_last_token(token_level_rewards, response_mask, params.alpha * r1)
+
+    advantages, returns = compute_grpo_outcome_advantage(
+        token_level_rewards=rewards,
+        response_mask=response_mask,
+        index=index,
+        epsilon=epsilon,
+        norm_adv_by_std_in_grpo=bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True,
+        config=config,
+    )
+    if lapo_config.get(lapo, "log_step_stats", True):
+        _step_log.write(lapo, band_bonus_summary(lengths, correct, r1, lo))
+    return advantages, returns

@@ -1,0 +1,82 @@
+"""Checkpoint callback that keeps LAPO's length records consistent with verl's checkpoints.
+
+Set by the recipes as ``trainer.checkpoint_callback_class=lapo_verl.verl_ext.checkpoint.LapoCheckpointCallback``.
+It runs in verl's TaskRunner:
+
+* at construction (trainer start, before any training rollout) it resolves the step verl will resume
+  from, with the same rule as ``trainer.resume_mode`` (verl has no load hook), and logs a ``start``
+  event; records of later steps written before this event are then ignored (they are redone);
+* after each save it fsyncs every records file, logs a ``checkpoint`` event and writes the committed
+  records up to that step into ``global_step_N/lapo_records.jsonl``, so a checkpoint carries its own
+  statistics (``lapo-verl plans --records <ckpt>/lapo_records.jsonl``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+from typing import Any
+
+from verl.trainer.ppo.checkpoint_callback import CheckpointCallback
+
+from lapo_verl import config as lapo_config
+from lapo_verl.records import append_event, fsync_records, load_records, write_snapshot
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_NAME = "lapo_records.jsonl"
+
+
+def resolve_resume_step(trainer_config: Any) -> int:
+    """The global step verl's trainer will resume from (0 = from scratch), mirroring ``_load_checkpoint``."""
+    mode = trainer_config.get("resume_mode", "auto")
+    if mode == "disable":
+        return 0
+    if mode == "resume_path":
+        path = str(trainer_config.get("resume_from_path") or "")
+        match = re.search(r"global_step_(\d+)", path)
+        return int(match.group(1)) if match else 0
+    folder = str(trainer_config.get("default_local_dir"))
+    if not os.path.isabs(folder):
+        folder = os.path.join(os.getcwd(), folder)
+    tracker = os.path.join(folder, "latest_checkpointed_iteration.txt")
+    if not os.path.exists(tracker):
+        return 0
+    with open(tracker, encoding="utf-8") as fh:
+        step = int(fh.read().strip())
+    return step if os.path.isdir(os.path.join(folder, f"global_step_{step}")) else 0
+
+
+def records_dir(config: Any) -> str | None:
+    """The records directory configured in ``lapo.records.dir`` (None when records are off)."""
+    lapo = config.get("lapo") if config is not None else None
+    if lapo is None or not lapo_config.get(lapo, "records.enable", True):
+        return None
+    return str(lapo_config.get(lapo, "records.dir"))
+
+
+class LapoCheckpointCallback(CheckpointCallback):
+    def __init__(self, config: Any = None) -> None:
+        super().__init__(config=config)
+        self.records_dir = records_dir(config)
+        if self.records_dir:
+            self.resume_step = resolve_resume_step(config.trainer)
+            append_event(
+                self.records_dir,
+                {"event": "start", "resume_step": self.resume_step, "host": socket.gethostname(), "pid": os.getpid()},
+            )
+            logger.warning("[lapo] records in %s; resuming at step %d", self.records_dir, self.resume_step)
+
+    def on_save(self, trainer, global_step: int, checkpoint_dir: str, async_save: bool = False, **kwargs) -> None:
+        if not self.records_dir:
+            return
+        fsync_records(self.records_dir)
+        records, report = load_records(self.records_dir, max_step=global_step)
+        write_snapshot(records, os.path.join(checkpoint_dir, SNAPSHOT_NAME))
+        append_event(self.records_dir, {"event": "checkpoint", "step": int(global_step), "records": len(records)})
+        logger.warning(
+            "[lapo] step %d: %d records snapshotted to %s (%d corrupt lines skipped)",
+            global_step, len(records), checkpoint_dir, report.corrupt,
+        )

@@ -1,0 +1,217 @@
+"""LAPO reward managers for verl's reward loop (``reward.reward_manager.name=<name>``).
+
+Registered names (verl 0.9.1 registry ``verl.experimental.reward_loop.reward_manager``):
+
+* ``lapo_stage1``: correctness only (``acc`` in {0, 1}); the band bonus needs the whole group and is
+  added by the ``lapo_stage1`` advantage estimator. Records every training response's length.
+* ``lapo_stage2``: ``acc + beta * acc * exp(-(len - plan)^2 / (2 sigma^2))`` with the row's plan.
+* ``lapo_acc_only``: correctness only (the accuracy-only GRPO baseline), same grader and records.
+* ``lapo_l1_exact`` / ``lapo_l1_max``: LCPO rewards against the row's target length.
+* ``lapo_thinkprune``: correctness under a hard length limit.
+
+Each call scores one response (verl streams them from the agent loop to random reward workers). The
+length is verl's response length in tokens (the valid part of ``responses``), never a re-tokenisation
+of decoded text; the stage-2 plan sentence is in the prompt, so it is not counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from verl import DataProto
+from verl.experimental.reward_loop.reward_manager import register
+from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
+
+from lapo_verl import config as lapo_config
+from lapo_verl.data.columns import PLAN_COLUMN, PROBLEM_ID_COLUMN, RECORD_COLUMN, TARGET_COLUMN
+from lapo_verl.grading import GradeResult, GradingStats, grade
+from lapo_verl.records import RecordWriter
+from lapo_verl.rewards import (
+    l1_exact_reward,
+    l1_max_reward,
+    plan_closeness,
+    stage2_reward,
+    thinkprune_reward,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoredRow:
+    """What a reward manager knows about one response."""
+
+    problem_id: str
+    ground_truth: str
+    length: int
+    truncated: bool
+    record: bool
+    step: int
+    uid: str
+    session: int
+    row: dict  # the row's non-tensor fields (plan, target, ...)
+
+
+def _scalar(value: Any) -> Any:
+    """Non-tensor fields arrive as numpy scalars / 0-d arrays; unwrap them."""
+    return value.item() if hasattr(value, "item") and getattr(value, "ndim", 1) == 0 else value
+
+
+class LapoRewardManagerBase(RewardManagerBase):
+    """Shared plumbing: field extraction, grading off the event loop, records, extra info."""
+
+    #: write a length record per training response (stage 1 needs them; the others keep them for analysis)
+    writes_records = True
+
+    def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None,
+                 reward_model_tokenizer=None, **kwargs):
+        super().__init__(config, tokenizer, compute_score)
+        self.lapo = config.get("lapo") or {}
+        rollout = config.actor_rollout_ref.rollout
+        self.max_response_length = int(rollout.get("response_length", 0) or 0)
+        self.group_size = int(rollout.get("n", 1) or 1)
+        # A user-supplied reward.custom_reward_function replaces the built-in grader (it must return
+        # a number or a dict with "score"); verl always passes its default scorer otherwise.
+        custom = config.reward.get("custom_reward_function") if config.get("reward") else None
+        self.custom_correctness = compute_score if custom is not None and custom.get("path") else None
+        self.grade_timeout = float(lapo_config.get(self.lapo, "grading.timeout_s", 2.0))
+        self.grading_stats = GradingStats()
+        directory = lapo_config.get(self.lapo, "records.dir")
+        enabled = self.writes_records and bool(lapo_config.get(self.lapo, "records.enable", True)) and directory
+        self.writer = RecordWriter(str(directory)) if enabled else None
+
+    # ---------------------------------------------------------------- row access
+    def _row(self, data: DataProto) -> tuple[ScoredRow, Any]:
+        item = data[-1:][0]  # multi-turn outputs: score the last sequence, as verl's naive manager does
+        nt = {k: _scalar(v) for k, v in item.non_tensor_batch.items()}
+        responses = item.batch["responses"]
+        response_width = responses.shape[-1]
+        length = int(item.batch["attention_mask"][-response_width:].sum()) if "attention_mask" in item.batch.keys() else response_width
+        extra_info = nt.get("extra_info") or {}
+        problem_id = nt.get(PROBLEM_ID_COLUMN)
+        if problem_id is None:
+            problem_id = extra_info.get("index")
+        reward_model = nt.get("reward_model") or {}
+        ground_truth = reward_model.get("ground_truth") if isinstance(reward_model, dict) else None
+        if ground_truth is None or str(ground_truth).strip() == "":
+            raise ValueError(
+                f"row of problem {problem_id!r} (data_source {nt.get('data_source')!r}) has no "
+                "reward_model.ground_truth: rebuild the parquet with `lapo-verl prepare-data`"
+            )
+        row = ScoredRow(
+            problem_id=str(problem_id),
+            ground_truth=str(ground_truth),
+            length=length,
+            truncated=bool(self.max_response_length) and length >= self.max_response_length,
+            record=bool(nt.get(RECORD_COLUMN, False)),
+            step=int(nt.get("global_steps", 0) or 0),
+            uid=str(nt.get("uid", "")),
+            session=int(nt.get("session_id", 0) or 0),
+            row=nt,
+        )
+        return row, responses[:length]
+
+    def _grade(self, response_ids, row: ScoredRow) -> tuple[GradeResult, str]:
+        text = self.tokenizer.decode(response_ids, skip_special_tokens=False)
+        if self.custom_correctness is not None:
+            out = self.custom_correctness(
+                data_source=row.row.get("data_source"), solution_str=text, ground_truth=row.ground_truth,
+                extra_info=row.row.get("extra_info") or {},
+            )
+            score = out.get("score", 0.0) if isinstance(out, dict) else out
+            ok = float(score) >= 0.5
+            return GradeResult(correct=ok, extracted=None, reason="match_fast" if ok else "mismatch"), text
+        if row.length == 0:
+            return GradeResult(correct=False, extracted=None, reason="no_answer"), text
+        return grade(text, row.ground_truth, truncated=row.truncated, timeout_s=self.grade_timeout), text
+
+    # ---------------------------------------------------------------- the reward
+    def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
+        """Reward of one response and extra fields for logs/records. Subclasses override."""
+        return float(correct), {}
+
+    async def run_single(self, data: DataProto) -> dict:
+        row, response_ids = self._row(data)
+        result, _ = await self.loop.run_in_executor(None, self._grade, response_ids, row)
+        self.grading_stats.add(result)
+        reward, extra = self.score(row, result.correct)
+        if self.writer is not None and row.record:
+            self.writer.write({
+                "pid": row.problem_id, "step": row.step, "uid": row.uid, "sid": row.session,
+                "gn": self.group_size, "len": row.length, "ok": bool(result.correct), "t": time.time(),
+                "why": result.reason, **{k: v for k, v in extra.items() if k in ("plan", "target", "r2")},
+                "r": reward,
+            })
+        info = {"acc": float(result.correct), "length": float(row.length), "grade_reason": result.reason,
+                "no_answer": float(result.reason in ("no_answer", "truncated")),
+                "grade_timeout": float(result.reason == "timeout"), **extra}
+        return {"reward_score": float(reward), "reward_extra_info": info}
+
+
+@register("lapo_stage1")
+class LapoStage1RewardManager(LapoRewardManagerBase):
+    """Stage 1: ``acc`` only; ``lapo_stage1`` (advantage estimator) adds ``alpha * R1`` per group."""
+
+
+@register("lapo_acc_only")
+class AccuracyOnlyRewardManager(LapoRewardManagerBase):
+    """Accuracy-only GRPO baseline: the same grader and records as LAPO, no length term."""
+
+
+@register("lapo_stage2")
+class LapoStage2RewardManager(LapoRewardManagerBase):
+    """Stage 2: ``acc + beta * acc * exp(-(len - plan)^2 / (2 sigma^2))``, plan from the row."""
+
+    def __init__(self, config, tokenizer, compute_score=None, **kwargs):
+        super().__init__(config, tokenizer, compute_score, **kwargs)
+        self.params = lapo_config.stage2_params(self.lapo)
+
+    def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
+        plan = row.row.get(PLAN_COLUMN)
+        if plan is None:
+            raise ValueError(
+                f"row of problem {row.problem_id!r} carries no {PLAN_COLUMN!r}: stage 2 needs "
+                "data.custom_cls = lapo_verl.data.dataset.LapoDataset with lapo.stage=2 (+recipe=lapo_stage2)"
+            )
+        plan = int(plan)
+        r2 = plan_closeness(row.length, plan, self.params.sigma) if correct else 0.0
+        reward = stage2_reward(correct, row.length, plan, beta=self.params.beta, sigma=self.params.sigma)
+        return reward, {"plan": plan, "r2": r2, "plan_abs_error": float(abs(row.length - plan))}
+
+
+class _TargetLengthManager(LapoRewardManagerBase):
+    def target(self, row: ScoredRow) -> int:
+        target = row.row.get(TARGET_COLUMN)
+        if target is None:
+            raise ValueError(
+                f"row of problem {row.problem_id!r} carries no {TARGET_COLUMN!r}: the L1 recipes need "
+                "lapo_verl.data.dataset.LapoDataset with lapo.target_length.enable=true"
+            )
+        return int(target)
+
+
+@register("lapo_l1_exact")
+class L1ExactRewardManager(_TargetLengthManager):
+    def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
+        target = self.target(row)
+        alpha = float(lapo_config.get(self.lapo, "l1.alpha", 3e-4))
+        return l1_exact_reward(correct, row.length, target, alpha=alpha), {"target": target}
+
+
+@register("lapo_l1_max")
+class L1MaxRewardManager(_TargetLengthManager):
+    def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
+        target = self.target(row)
+        alpha = float(lapo_config.get(self.lapo, "l1.alpha", 3e-4))
+        delta = float(lapo_config.get(self.lapo, "l1.delta", 0.5))
+        return l1_max_reward(correct, row.length, target, alpha=alpha, delta=delta), {"target": target}
+
+
+@register("lapo_thinkprune")
+class ThinkPruneRewardManager(LapoRewardManagerBase):
+    def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
+        limit = int(lapo_config.get(self.lapo, "thinkprune.limit", self.max_response_length or 4096))
+        return thinkprune_reward(correct, row.length, limit, truncated=row.truncated), {"limit": limit}
