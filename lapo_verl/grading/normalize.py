@@ -47,7 +47,18 @@ _UNIT_WORDS = (
     "cm\\^2|cm\\^3|m\\^2|m\\^3|in\\^2|ft\\^2|inches\\^2|feet\\^2"
 )
 _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathbf|mathit|rm|bf)\s*\{")
-_TRAIL_TEXT_UNIT_RE = re.compile(r"^(?P<num>.*?[\d}])\s*\\(?:text|mbox|mathrm)\s*\{\s*(?P<u>[^{}]*)\}\s*$")
+_TRAIL_TEXT_UNIT_RE = re.compile(
+    r"^(?P<num>.*?[\d}])\s*\\(?:text|mbox|mathrm)\s*\{\s*(?P<u>[^{}]*)\}\s*(?:\^\s*\{?\d\}?)?\s*$"
+)
+_AND_RE = re.compile(r"\s*\\(?:text|mbox|mathrm)\s*\{\s*(?:and|or)\s*\}\s*|(?<=\d)\s+(?:and|or)\s+(?=[-\d\\])")
+_OVERLINE_RE = re.compile(r"(-?)(\d*)\.(\d*)\\overline\{(\d+)\}")
+
+
+def _repeating(m: re.Match) -> str:
+    """0.4\\overline{6} -> \\frac{7}{15} (exact)."""
+    sign, ip, fp, rep = m.group(1), m.group(2) or "0", m.group(3), m.group(4)
+    a = Fraction(int(ip + fp + rep) - int(ip + fp or "0"), (10 ** len(rep) - 1) * 10 ** len(fp))
+    return f"{sign}\\frac{{{a.numerator}}}{{{a.denominator}}}"
 _TRAIL_UNIT_RE = re.compile(r"^(?P<num>.*?[\d}])\s*(?:" + _UNIT_WORDS + r")\s*\.?$", re.IGNORECASE)
 _THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _ASSIGN_RE = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?[\w]+\}?)?\s*(?:=|\\in)\s*(?=\S)")
@@ -94,7 +105,7 @@ def normalize(ans: str) -> tuple[str, bool]:
     for k, v in _UNICODE.items():
         if k in s:
             s = s.replace(k, v)
-    s = s.replace("$", "").replace("\\(", "").replace("\\)", "")
+    s = s.replace("\\$", "").replace("$", "").replace("\\(", "").replace("\\)", "")
     if s.startswith("\\[") and s.endswith("\\]"):
         s = s[2:-2]
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
@@ -102,7 +113,10 @@ def normalize(ans: str) -> tuple[str, bool]:
     for r in _REMOVE:
         if r in s:
             s = s.replace(r, "")
-    s = s.replace("\\ ", " ").replace("~", " ")
+    s = re.sub(r"(?<!\\)\\ ", " ", s).replace("~", " ")
+    s = s.replace("\\geq", "\\ge").replace("\\leq", "\\le").replace("\\neq", "\\ne")
+    s = _AND_RE.sub(",", s)
+    s = _OVERLINE_RE.sub(_repeating, s)
     s = s.replace("{,}", ",")
     # degree signs
     s = re.sub(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree", "", s)
@@ -172,6 +186,7 @@ _VAR_POINTS = [
 
 
 def _tokenize(s: str) -> list[str]:
+    s = s.replace("{}", "*")  # "\\pi{}r" (command/letter separator) is a product
     pos = 0
     toks = []
     for m in _TOKEN_RE.finditer(s):
@@ -619,8 +634,11 @@ def _compare(p: str, g: str, ppct: bool, gpct: bool) -> bool | None:
             return _elements_equal(sp, sg, False, ppct, gpct)
         return None
     if op is None or og is None:
-        # "\{1,2\}" vs "1,2": a set and a bare list are both unordered collections
         kind, inner = op or og
+        if kind == "br()" and _split_top(inner) == [inner]:
+            # "(-2)" vs "-2": parentheses around a single value
+            return _compare(inner, g, ppct, gpct) if op else _compare(p, inner, ppct, gpct)
+        # "\{1,2\}" vs "1,2": a set and a bare list are both unordered collections
         bare = p if op is None else g
         if kind == "set":
             sb = _split_top(bare)
@@ -631,6 +649,10 @@ def _compare(p: str, g: str, ppct: bool, gpct: bool) -> bool | None:
             return _elements_equal(ps, gs, False, ppct, gpct)
         return None
     if op[0] != og[0]:
+        if op[0].startswith("br") and og[0].startswith("br"):
+            sp, sg = _split_top(op[1]), _split_top(og[1])
+            if sp and sg and len(sp) == 2 and len(sg) == 2:
+                return False  # "(1,2)" vs "(1,2]": different intervals
         return None
     kind = op[0]
     if kind == "matrix":
@@ -653,12 +675,54 @@ def _compare(p: str, g: str, ppct: bool, gpct: bool) -> bool | None:
     return _elements_equal(sp, sg, True, ppct, gpct)
 
 
+_TEXT_WORD_RE = re.compile(
+    r"\s*(?:\\(?:text|textbf|mbox|mathrm)\s*\{\s*([A-Za-z][A-Za-z ]*[A-Za-z])\s*\}|([A-Za-z]{3,}))\s*\.?\s*"
+)
+_PM_RE = re.compile(r"^(.*?)\\(?:pm|mp)(.*)$")
+_ELEM_ASSIGN_RE = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?=(?=[^=]+$)")
+
+
+def _text_word(raw: str) -> str | None:
+    """Lower-cased word if ``raw`` is a plain text answer (``\text{odd}``, ``Monday``)."""
+    m = _TEXT_WORD_RE.fullmatch(raw)
+    if not m:
+        return None
+    return (m.group(1) or m.group(2)).lower().replace(" ", "")
+
+
+def _expand_pm(s: str) -> str:
+    """``a\pm b`` (one sign, no list) -> ``a+b,a-b``."""
+    if s.count("\\pm") + s.count("\\mp") != 1 or "," in s:
+        return s
+    m = _PM_RE.match(s)
+    a, b = m.group(1), m.group(2)
+    if not b:
+        return s
+    return f"{a}+{b},{a}-{b}"
+
+
+def _strip_elem_assign(s: str) -> str:
+    """``x=2,x=3`` -> ``2,3``."""
+    parts = _split_top(s)
+    if not parts or len(parts) < 2:
+        return s
+    return ",".join(_ELEM_ASSIGN_RE.sub("", x) for x in parts)
+
+
 def fast_equal(pred: str, gold: str) -> bool | None:
     """True / False when certain, None when math-verify must decide."""
     p, ppct = normalize(pred)
     g, gpct = normalize(gold)
     if not p or not g:
         return None
+    if p == g:
+        return True
+    tp, tg = _text_word(pred), _text_word(gold)
+    if tp is not None and tg is not None:
+        return tp == tg  # text answers ("Monday", "\text{odd}"): case/space-insensitive
+    if len(p) == 1 and len(g) == 1 and p.isupper() and g.isupper():
+        return False  # different choice letters / point names
+    p, g = _strip_elem_assign(_expand_pm(p)), _strip_elem_assign(_expand_pm(g))
     if p == g:
         return True
     if "=" in p or "=" in g or "\\cup" in p or "\\cup" in g or "<" in p or "<" in g:
