@@ -7,12 +7,54 @@ resolver turns it into the absolute path of the installed file.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
 RESOURCE_DIR = Path(__file__).resolve().parent / "resources"
 RESOLVER_NAME = "lapo_resource"
+TAG_RESOLVER_NAME = "lapo_settings_tag"
+
+#: The method knobs that name a run directory: two runs differing in any of them never share outputs,
+#: checkpoints or records (Hydra sweeps reuse one working dir, and verl auto-resumes whatever checkpoint
+#: it finds there). Resource, logging and schedule knobs (trainer.*, micro-batch sizes) are left out on
+#: purpose so that a resumed run may change them; sweep those with an explicit ``lapo.tag``.
+TAG_KEYS: tuple[str, ...] = (
+    "lapo.stage",
+    "lapo.tag",
+    "lapo.stage1",
+    "lapo.stage2.beta",
+    "lapo.stage2.sigma",
+    "lapo.stage2.plan_template",
+    "lapo.stage2.plan_position",
+    "lapo.stage2.plan_in_prompt",
+    "lapo.stage2.unsolved_policy",
+    "lapo.stage2.unsolved_length",
+    "lapo.target_length",
+    "lapo.l1",
+    "lapo.thinkprune",
+    "algorithm.adv_estimator",
+    "algorithm.norm_adv_by_std_in_grpo",
+    "reward.reward_manager.name",
+    "data.train_files",
+    "data.train_batch_size",
+    "data.max_prompt_length",
+    "data.max_response_length",
+    "actor_rollout_ref.model.path",
+    "actor_rollout_ref.actor.optim",
+    "actor_rollout_ref.actor.ppo_mini_batch_size",
+    "actor_rollout_ref.actor.use_kl_loss",
+    "actor_rollout_ref.actor.kl_loss_coef",
+    "actor_rollout_ref.actor.kl_loss_type",
+    "actor_rollout_ref.actor.entropy_coeff",
+    "actor_rollout_ref.actor.clip_ratio",
+    "actor_rollout_ref.rollout.n",
+    "actor_rollout_ref.rollout.temperature",
+    "actor_rollout_ref.rollout.top_p",
+)
 
 
 def resource_path(name: str) -> str:
@@ -24,7 +66,25 @@ def resource_path(name: str) -> str:
     return str(path)
 
 
+def settings_tag(*, _root_: Any) -> str:
+    """8-hex digest of the :data:`TAG_KEYS` values of a config (``${lapo_settings_tag:}``).
+
+    Deterministic in every process (the TaskRunner resolves the config, not the Hydra driver, so
+    ``${hydra:job.override_dirname}`` cannot be used) and stable across resumes of the same run.
+    """
+    picked = {}
+    for key in TAG_KEYS:
+        node = OmegaConf.select(_root_, key, default=None, throw_on_missing=False)
+        if node is not None and OmegaConf.is_config(node):
+            node = OmegaConf.to_container(node, resolve=True)
+        picked[key] = node
+    blob = json.dumps(picked, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:8]
+
+
 def register_resolvers() -> None:
-    """Register ``${lapo_resource:...}`` once per process (idempotent)."""
+    """Register ``${lapo_resource:...}`` and ``${lapo_settings_tag:}`` once per process (idempotent)."""
     if not OmegaConf.has_resolver(RESOLVER_NAME):
         OmegaConf.register_new_resolver(RESOLVER_NAME, resource_path)
+    if not OmegaConf.has_resolver(TAG_RESOLVER_NAME):
+        OmegaConf.register_new_resolver(TAG_RESOLVER_NAME, settings_tag)

@@ -171,6 +171,10 @@ class LapoStage2RewardManager(LapoRewardManagerBase):
 
     def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
         plan = row.row.get(PLAN_COLUMN)
+        if plan is None and not row.record:
+            # validation without a plan (lapo.stage2.val_with_plan=false): the internalized model is
+            # judged on accuracy; its length is reported by verl's response_length metrics.
+            return float(correct), {}
         if plan is None:
             raise ValueError(
                 f"row of problem {row.problem_id!r} carries no {PLAN_COLUMN!r}: stage 2 needs "
