@@ -39,16 +39,16 @@ _REMOVE = [
     "\\mathrm{~}",
 ]
 _UNIT_WORDS = (
-    "units?|square units?|sq units?|cubic units?|degrees?|cm|centimeters?|mm|millimeters?|m|"
-    "meters?|km|kilometers?|inch(?:es)?|in|feet|foot|ft|yards?|yd|miles?|mi|mph|km/h|"
-    "seconds?|sec|s|minutes?|min|hours?|hr|h|days?|weeks?|months?|years?|dollars?|cents?|"
-    "pounds?|lbs?|ounces?|oz|kg|g|grams?|kilograms?|liters?|l|ml|gallons?|"
+    "units?|square units?|sq units?|cubic units?|degrees?|cm|centimeters?|mm|millimeters?|"
+    "meters?|km|kilometers?|inch(?:es)?|feet|foot|ft|yards?|yd|miles?|mph|km/h|"
+    "seconds?|sec|minutes?|min|hours?|hr|days?|weeks?|months?|years?|dollars?|cents?|"
+    "pounds?|lbs?|ounces?|oz|kg|grams?|kilograms?|liters?|ml|gallons?|"
     "people|persons?|students?|ways|points?|times|cookies|apples|marbles|handshakes|games|"
     "cm\\^2|cm\\^3|m\\^2|m\\^3|in\\^2|ft\\^2|inches\\^2|feet\\^2"
 )
 _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mbox|mathrm|mathbf|mathit|rm|bf)\s*\{")
 _TRAIL_TEXT_UNIT_RE = re.compile(
-    r"^(?P<num>.*?[\d}])\s*\\(?:text|mbox|mathrm)\s*\{\s*(?P<u>[^{}]*)\}\s*(?:\^\s*\{?\d\}?)?\s*$"
+    r"^(?P<num>.*?(?:[\d}]|\\pi))\s*\\(?:text|mbox|mathrm)\s*\{\s*(?P<u>[^{}]*)\}\s*(?:\^\s*\{?\d\}?)?\s*$"
 )
 _AND_RE = re.compile(r"\s*\\(?:text|mbox|mathrm)\s*\{\s*(?:and|or)\s*\}\s*|(?<=\d)\s+(?:and|or)\s+(?=[-\d\\])")
 _OVERLINE_RE = re.compile(r"(-?)(\d*)\.(\d*)\\overline\{(\d+)\}")
@@ -59,7 +59,7 @@ def _repeating(m: re.Match) -> str:
     sign, ip, fp, rep = m.group(1), m.group(2) or "0", m.group(3), m.group(4)
     a = Fraction(int(ip + fp + rep) - int(ip + fp or "0"), (10 ** len(rep) - 1) * 10 ** len(fp))
     return f"{sign}\\frac{{{a.numerator}}}{{{a.denominator}}}"
-_TRAIL_UNIT_RE = re.compile(r"^(?P<num>.*?[\d}])\s*(?:" + _UNIT_WORDS + r")\s*\.?$", re.IGNORECASE)
+_TRAIL_UNIT_RE = re.compile(r"^(?P<num>.*?(?:[\d}]|\\pi))\s+(?:" + _UNIT_WORDS + r")\s*\.?$", re.IGNORECASE)
 _THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _ASSIGN_RE = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?[\w]+\}?)?\s*(?:=|\\in)\s*(?=\S)")
 _FRAC_SHORT_RE = re.compile(r"\\frac\s*(\d)\s*(\d)")
@@ -93,7 +93,12 @@ def _unwrap_text(s: str) -> str:
         if k >= len(s):  # unbalanced: leave as is
             out.append(s[m.start() :])
             break
-        out.append(s[j + 1 : k])
+        inner = s[j + 1 : k]
+        if re.search(r"[A-Za-z]{2,}", inner):
+            # words stay marked as text, so "cm" never turns into the product c*m
+            out.append("\\text{" + inner.strip() + "}")
+        else:
+            out.append(inner)
         i = k + 1
     return "".join(out)
 
@@ -179,9 +184,10 @@ _MAX_INT_BITS = 4000
 
 # fixed "random" evaluation points for variables: distinct primes ratios, positive (so even
 # roots and logs of variables stay real for typical answers)
+_VARS = "abcdfghjklmnopqrstuvwxyzABCDFGHJKLMNOPQRSTUVWXYZ"  # not e, i, E, I (constants)
 _VAR_POINTS = [
-    {c: Fraction(p, q) for c, p, q in zip("abcdfghjklmnopqrstuvwxyz", range(1000003, 10**9, 7919), range(1009, 10**6, 97))},
-    {c: Fraction(p, q) for c, p, q in zip("abcdfghjklmnopqrstuvwxyz", range(3000017, 10**9, 6151), range(2003, 10**6, 89))},
+    {c: Fraction(p, q) for c, p, q in zip(_VARS, range(1000003, 10**9, 7919), range(1009, 10**6, 97))},
+    {c: Fraction(p, q) for c, p, q in zip(_VARS, range(3000017, 10**9, 6151), range(2003, 10**6, 89))},
 ]
 
 
@@ -475,11 +481,21 @@ def _values_equal(a, b) -> bool | None:
     return False
 
 
+_MIXED_RE = re.compile(r"(-?)(\d+)\\frac\{(\d+)\}\{(\d+)\}")
+
+
 @lru_cache(maxsize=65536)
 def _scalar_values(s: str):
     """Values of ``s`` at the evaluation points, with the variables used; None if not evaluable."""
     if not s or len(s) > 300:
         return None
+    m = _MIXED_RE.fullmatch(s)
+    if m:  # "137\frac{1}{2}" is the mixed number 137 1/2
+        whole, num, den = int(m.group(2)), int(m.group(3)), int(m.group(4))
+        if den == 0:
+            return None
+        v = whole + Fraction(num, den)
+        return ((-v if m.group(1) else v),), frozenset()
     try:
         v0, used = _evaluate(s, 0)
         if not used:
@@ -503,6 +519,10 @@ def _scalar_equal(p: str, g: str, ppct: bool, gpct: bool) -> bool | None:
         return None
     (pv, pused), (gv, gused) = vp, vg
     if pused != gused:
+        # a constant never equals a non-constant expression (different values at two points)
+        for used, vals, other_used in ((pused, pv, gused), (gused, gv, pused)):
+            if used and not other_used and _values_equal(vals[0], vals[1]) is False:
+                return False
         return None  # different variables: let math-verify decide
     res = [_values_equal(a, b) for a, b in zip(pv, gv)]
     if all(r is True for r in res):
@@ -682,6 +702,75 @@ _PM_RE = re.compile(r"^(.*?)\\(?:pm|mp)(.*)$")
 _ELEM_ASSIGN_RE = re.compile(r"^[a-zA-Z](?:_\{?\w+\}?)?=(?=[^=]+$)")
 
 
+_NUMBER_WORDS = {
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "twenty", "hundred", "thousand", "million", "half", "third", "quarter",
+    "none", "infinity", "infinite", "undefined",
+}
+_BASE_RE = re.compile(r"\(?([0-9A-Za-z]+)\)?_\{?(\d+)\}?")
+
+
+def _is_number(s: str) -> bool:
+    v = _scalar_values(s)
+    return v is not None and not v[1]
+
+
+def _n_elements(s: str) -> int:
+    """Number of elements of a structure (tuple, set, matrix, bare list); 1 for a scalar."""
+    o = _outer(s)
+    if o is None:
+        parts = _split_top(s)
+        return len(parts) if parts else 1
+    kind, inner = o
+    if kind == "matrix":
+        return len(re.split(r"\\\\|&", inner))
+    parts = _split_top(inner)
+    return len(parts) if parts else 1
+
+
+def _split_cup(s: str) -> list[str] | None:
+    """Top-level parts of a union ``A\\cupB``."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(s):
+        c = s[i]
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif depth == 0 and s.startswith("\\cup", i):
+            parts.append(s[start:i])
+            i += 4
+            start = i
+            continue
+        i += 1
+    parts.append(s[start:])
+    return parts if all(parts) else None
+
+
+_COMPLEX_RE = re.compile(r"^(?P<re>.*?)(?P<sign>(?<!^)[-+]|^[-+]?)(?P<im>[^-+]*?)\*?i$")
+
+
+def _complex_value(s: str):
+    """(re, im, has_i) for ``a+bi`` / ``bi`` / real numbers; None if not of that shape."""
+    if not s.endswith("i") or s.endswith("\\pi"):
+        v = _scalar_values(s)
+        if v is not None and not v[1]:
+            return v[0][0], Fraction(0), False
+        return None
+    m = _COMPLEX_RE.match(s)
+    if not m:
+        return None
+    re_s, sign, im_s = m.group("re"), m.group("sign"), m.group("im")
+    if "i" in re_s.replace("\\pi", "") or "i" in im_s.replace("\\pi", ""):
+        return None
+    im_v = _scalar_values(im_s) if im_s else ((Fraction(1),), frozenset())
+    re_v = _scalar_values(re_s) if re_s else ((Fraction(0),), frozenset())
+    if im_v is None or re_v is None or im_v[1] or re_v[1]:
+        return None
+    im = im_v[0][0]
+    return re_v[0][0], (-im if sign == "-" else im), True
+
+
 def _text_word(raw: str) -> str | None:
     """Lower-cased word if ``raw`` is a plain text answer (``\text{odd}``, ``Monday``)."""
     m = _TEXT_WORD_RE.fullmatch(raw)
@@ -722,12 +811,59 @@ def fast_equal(pred: str, gold: str) -> bool | None:
         return tp == tg  # text answers ("Monday", "\text{odd}"): case/space-insensitive
     if len(p) == 1 and len(g) == 1 and p.isupper() and g.isupper():
         return False  # different choice letters / point names
+    # a number against a choice letter or a (non-number) word
+    for x, tx, y in ((p, tp, g), (g, tg, p)):
+        if (tx is not None and tx not in _NUMBER_WORDS) or (len(x) == 1 and x.isupper()):
+            if _is_number(y):
+                return False
+    bp, bg = _BASE_RE.fullmatch(p), _BASE_RE.fullmatch(g)
+    if bp and bg and bp.group(2) == bg.group(2):
+        # "204_5" vs "0204_{5}": same base, compare digits
+        return bp.group(1).lstrip("0").upper() == bg.group(1).lstrip("0").upper()
+    for x, tx, y in ((p, tp, g), (g, tg, p)):
+        if tx is not None and tx not in _NUMBER_WORDS and _n_elements(y) >= 2:
+            return False  # a word never equals a tuple / list / matrix
+    if bp or bg:
+        bx, y = (bp, g) if bp else (bg, p)
+        if not (bp and bg) and _is_number(y):
+            try:
+                val = int(bx.group(1), int(bx.group(2)))
+            except ValueError:
+                return None
+            if Fraction(val) != _scalar_values(y)[0][0]:
+                return False  # "52_8" (= 42) vs "1251"
+            return None  # same value, other base: math-verify decides
     p, g = _strip_elem_assign(_expand_pm(p)), _strip_elem_assign(_expand_pm(g))
     if p == g:
         return True
+    cp, cg = _complex_value(p), _complex_value(g)
+    if cp is not None and cg is not None and (cp[2] or cg[2]):
+        r_re, r_im = _values_equal(cp[0], cg[0]), _values_equal(cp[1], cg[1])
+        if r_re is True and r_im is True:
+            return True
+        if r_re is False or r_im is False:
+            return False
+        return None
+    if "\\cup" in p or "\\cup" in g:
+        up, ug = _split_cup(p), _split_cup(g)
+        if up and ug and len(up) > 1 and len(ug) > 1:
+            try:
+                return _elements_equal(up, ug, False, ppct, gpct)
+            except (RecursionError, _Undecided):
+                return None
+        if (len(up or []) > 1 and _is_number(g)) or (len(ug or []) > 1 and _is_number(p)):
+            return False  # a union of intervals is not a number
+        return None
+    if ("=" in p and _is_number(g) and "=" not in g) or ("=" in g and _is_number(p) and "=" not in p):
+        return False  # an equation / relation is not a number
     if "=" in p or "=" in g or "\\cup" in p or "\\cup" in g or "<" in p or "<" in g:
         return None
     try:
-        return _compare(p, g, ppct, gpct)
+        r = _compare(p, g, ppct, gpct)
+        if r is None:
+            # a number can never equal a structure of two or more elements
+            if (_is_number(p) and _n_elements(g) >= 2) or (_is_number(g) and _n_elements(p) >= 2):
+                return False
+        return r
     except (RecursionError, _Undecided):
         return None

@@ -1,0 +1,81 @@
+"""Safety: never raises, hard time limit from any thread, thread-safe stats, verl entry point."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from lapo_verl.grading import REASONS, GradeResult, GradingStats, STATS, compute_score, grade, get_pool
+
+
+@pytest.mark.parametrize("bad", [None, 12, b"\\boxed{1}", object(), "\\boxed{" * 500, "}" * 1000, "\x00\\boxed{\x00}"])
+def test_never_raises(bad):
+    res = grade(bad, "1")
+    assert isinstance(res, GradeResult) and res.reason in REASONS and res.correct in (True, False)
+    res = grade("\\boxed{1}", bad)
+    assert res.reason in REASONS
+
+
+def test_hard_timeout_from_worker_thread_and_recovery():
+    pool = get_pool()
+    pool.prewarm()
+    # make sure the worker is up, then ask for an undecided case with an impossible deadline
+    assert grade(r"\boxed{\sin^2 x + \cos^2 x}", "1").reason in ("match_verify", "mismatch")
+    pool.clear_cache()
+    out = {}
+
+    def run():
+        t0 = time.monotonic()
+        out["res"] = grade(r"\boxed{\tan x \cdot \cot x}", "1", timeout_s=0.0005)
+        out["dt"] = time.monotonic() - t0
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(30)
+    assert out["res"].reason == "timeout" and not out["res"].correct
+    assert out["dt"] < 5
+    # the killed worker is replaced: grading still works afterwards
+    assert grade(r"\boxed{x^2 - 1}", "(x-1)(x+1)").correct
+
+
+def test_concurrent_grading_matches_sequential():
+    cases = [
+        (r"<think>a</think>\boxed{\frac{1}{2}}", "0.5"),
+        (r"\boxed{(1,2]}", "(1,2)"),
+        (r"\boxed{x^2+2x+1}", "(x+1)^2"),
+        (r"\boxed{\sin 2x}", r"2\sin x\cos x"),
+        (r"<think>never closed", "3"),
+        (r"\boxed{e^{i\pi}}", "-1"),
+    ] * 6
+    seq = [grade(r, g) for r, g in cases]
+    stats = GradingStats()
+    with ThreadPoolExecutor(8) as ex:
+        par = list(ex.map(lambda c: grade(c[0], c[1], stats=stats), cases))
+    assert [r.correct for r in par] == [r.correct for r in seq]
+    assert sum(stats.snapshot().values()) == len(cases)
+
+
+def test_stats_thread_safe_and_rates():
+    stats = GradingStats()
+    r = GradeResult(False, None, "no_answer")
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda _: stats.add(r), range(4000)))
+    stats.add(GradeResult(True, "1", "match_fast"))
+    snap = stats.snapshot()
+    assert set(snap) == set(REASONS) and snap["no_answer"] == 4000
+    rates = stats.rates()
+    assert abs(rates["no_answer"] - 4000 / 4001) < 1e-12
+    m = stats.metrics(reset=True)
+    assert m["grading/count"] == 4001.0 and "grading/timeout_rate" in m
+    assert sum(stats.snapshot().values()) == 0
+    before = sum(STATS.snapshot().values())
+    grade(r"\boxed{1}", "1")
+    assert sum(STATS.snapshot().values()) == before + 1
+
+
+def test_compute_score_signature():
+    out = compute_score("math", r"<think>x</think>\boxed{\dfrac{1}{2}}", "0.5", {"index": 3})
+    assert out["score"] == 1.0 and out["acc"] == 1.0 and out["reason"] == "match_fast"
+    out = compute_score("math", r"<think>x", "0.5", {"truncated": True})
+    assert out["score"] == 0.0 and out["reason"] == "truncated" and out["no_answer"] == 1.0
