@@ -174,7 +174,7 @@ class LapoStage2RewardManager(LapoRewardManagerBase):
         if plan is None and not row.record:
             # validation without a plan (lapo.stage2.val_with_plan=false): the internalized model is
             # judged on accuracy; its length is reported by verl's response_length metrics.
-            return float(correct), {}
+            return float(correct), {"plan": float("nan"), "r2": float("nan"), "plan_abs_error": float("nan")}
         if plan is None:
             raise ValueError(
                 f"row of problem {row.problem_id!r} carries no {PLAN_COLUMN!r}: stage 2 needs "
@@ -183,7 +183,8 @@ class LapoStage2RewardManager(LapoRewardManagerBase):
         plan = int(plan)
         r2 = plan_closeness(row.length, plan, self.params.sigma) if correct else 0.0
         reward = stage2_reward(correct, row.length, plan, beta=self.params.beta, sigma=self.params.sigma)
-        return reward, {"plan": plan, "r2": r2, "plan_abs_error": float(abs(row.length - plan))}
+        # extra-info keys must be the same for every row (verl stacks them per key)
+        return reward, {"plan": float(plan), "r2": r2, "plan_abs_error": float(abs(row.length - plan))}
 
 
 class _TargetLengthManager(LapoRewardManagerBase):
