@@ -26,8 +26,7 @@ CPU_ENV: dict[str, str] = {
     "TRANSFORMERS_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
     "TOKENIZERS_PARALLELISM": "false",
-    # No accelerator to hide; keeps CUDA probes quiet and deterministic.
-    "CUDA_VISIBLE_DEVICES": "",
+    # Do NOT set CUDA_VISIBLE_DEVICES="": Ray then refuses to advertise the logical GPU verl needs.
     "RAY_DEDUP_LOGS": "0",
 }
 

