@@ -79,3 +79,13 @@ def test_compute_score_signature():
     assert out["score"] == 1.0 and out["acc"] == 1.0 and out["reason"] == "match_fast"
     out = compute_score("math", r"<think>x", "0.5", {"truncated": True})
     assert out["score"] == 0.0 and out["reason"] == "truncated" and out["no_answer"] == 1.0
+
+
+def test_real_sympy_hang_is_bounded():
+    """A tower of exponents makes sympy run for minutes; the deadline kills it."""
+    get_pool().prewarm()
+    grade(r"\boxed{\sin^2 y}", "1")  # worker started (start-up is outside the deadline)
+    t0 = time.monotonic()
+    res = grade(r"\boxed{10^{10^{10^{10}}}}", "1", timeout_s=1.0)
+    assert res.reason == "timeout" and not res.correct
+    assert time.monotonic() - t0 < 4
