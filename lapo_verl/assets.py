@@ -471,16 +471,24 @@ def build_tiny_model_dir(
     cache_dir: str | os.PathLike | None = None,
     **model_kwargs,
 ) -> Path:
-    """Tokenizer (``tiny-bpe``, ``qwen2.5`` or ``r1-distill``) and a tiny random Qwen2 in one directory."""
-    out = Path(out_dir)
-    with tempfile.TemporaryDirectory() as tmp:
-        if tokenizer == "tiny-bpe":
-            build_tiny_bpe_tokenizer(tmp, cache_dir=cache_dir)
-        elif tokenizer in TEMPLATES:
-            build_qwen25_tokenizer(tmp, template=tokenizer, cache_dir=cache_dir)
-        else:
-            raise ValueError(f"tokenizer must be 'tiny-bpe', 'qwen2.5' or 'r1-distill', got {tokenizer!r}")
-        return build_tiny_qwen2(out, tmp, **model_kwargs)
+    """Tokenizer (``tiny-bpe``, ``qwen2.5`` or ``r1-distill``) and a tiny random Qwen2 in one directory.
+
+    With ``cache_dir`` the whole directory (tokenizer and weights) is cached, keyed by all arguments."""
+    if tokenizer != "tiny-bpe" and tokenizer not in TEMPLATES:
+        raise ValueError(f"tokenizer must be 'tiny-bpe', 'qwen2.5' or 'r1-distill', got {tokenizer!r}")
+
+    def build(out: Path) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            if tokenizer == "tiny-bpe":
+                build_tiny_bpe_tokenizer(tmp, cache_dir=cache_dir)
+            else:
+                build_qwen25_tokenizer(tmp, template=tokenizer, cache_dir=cache_dir)
+            build_tiny_qwen2(out, tmp, **model_kwargs)
+
+    key = {"kind": f"model-{tokenizer}", **{k: model_kwargs[k] for k in sorted(model_kwargs)}}
+    if tokenizer != "tiny-bpe":
+        key["size"] = qwen_tiktoken_path().stat().st_size
+    return _cached_build(out_dir, cache_dir, key, build)
 
 
 def main(argv: list[str] | None = None) -> int:

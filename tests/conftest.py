@@ -1,6 +1,6 @@
 """Shared fixtures for the whole test suite. Kept light: heavy imports happen inside the fixtures.
 
-* ``asset_cache_dir`` -- session cache for built tokenizers (so the 2 s Qwen tokenizer is built once).
+* ``asset_cache_dir`` -- persistent cache of built assets (the Qwen tokenizer takes ~10 s to build the first time).
 * ``tiny_bpe_dir`` -- 1 024-token BPE (Qwen2.5 ChatML template) + random tiny ``Qwen2ForCausalLM``; ~3 s.
 * ``qwen_tok_dir`` -- the exact Qwen2.5 tokenizer (Instruct template) + random tiny Qwen2 (vocab 151 665).
 * ``r1_tok_dir`` -- the DeepSeek-R1-Distill-Qwen tokenizer/template (generation prompt opens ``<think>``) + tiny model.
@@ -18,10 +18,14 @@ import pytest
 
 
 @pytest.fixture(scope="session")
-def asset_cache_dir(tmp_path_factory):
-    """Directory where tokenizer builds are cached for this session (or ``$LAPO_VERL_ASSET_CACHE`` if set)."""
+def asset_cache_dir():
+    """Where built tokenizers/models are cached across sessions: ``$LAPO_VERL_ASSET_CACHE``, else
+    ``$XDG_CACHE_HOME/lapo-verl/test-assets`` (``~/.cache/...``). Entries are keyed by builder version and inputs."""
     env = os.environ.get("LAPO_VERL_ASSET_CACHE")
-    return env if env else str(tmp_path_factory.mktemp("asset_cache"))
+    if env:
+        return env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "lapo-verl", "test-assets")
 
 
 def _model_dir(tmp_path_factory, cache_dir, tokenizer: str, name: str):
