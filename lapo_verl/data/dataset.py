@@ -101,9 +101,10 @@ class LapoDataset(RLHFDataset):
 
     # ---------------------------------------------------------------- loading
     def _read_files_and_tokenize(self):
+        self.file_ids: set[str] = set()  # every id in the files, before verl's overlong-prompt filter
         for local, original in zip(self.data_files, self.original_data_files, strict=True):
             if str(local).endswith(".parquet"):
-                validate_rows(_read_id_rows(local), str(original))
+                self.file_ids.update(validate_rows(_read_id_rows(local), str(original)))
         plan_margin = self._plan_token_margin() if self.stage == 2 and self.is_train else 0
         # verl filters prompts longer than max_prompt_length; the plan sentence is appended later by the
         # agent loop, so filter with room for it (restored right after).
@@ -155,7 +156,7 @@ class LapoDataset(RLHFDataset):
             raise ValueError(f"lapo.stage2.missing_policy must be one of {MISSING_POLICIES}, got {missing_policy!r}")
 
         if self.is_train:
-            id_set = set(ids)
+            id_set = self.file_ids | set(ids)
             unknown = [pid for pid in list(plans) + sorted(unsolved) if pid not in id_set]
             if unknown and not lapo_config.get(self.lapo, "stage2.allow_unknown_plan_ids", False):
                 raise DataRowError(

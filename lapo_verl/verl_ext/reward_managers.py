@@ -53,6 +53,21 @@ class ScoredRow:
     uid: str
     session: int
     row: dict  # the row's non-tensor fields (plan, target, ...)
+    prompt_tail: Any = None  # last prompt token ids: tells whether the prompt opened <think>
+
+
+#: prompt tokens inspected for an unclosed ``<think>`` (covers the generation prompt and the plan sentence)
+PROMPT_TAIL_TOKENS = 64
+#: a reward worker logs its grading reasons once per this many responses
+GRADING_LOG_EVERY = 1024
+
+
+def prompt_opens_reasoning(prompt_tail_text: str) -> bool:
+    """True when the prompt ends inside an unclosed ``<think>`` (R1 templates, the paper format, stage-2
+    plans): the response then holds only the rest of the reasoning, and an answer counts only after the
+    model closes it with ``</think>``."""
+    start = prompt_tail_text.rfind("<think>")
+    return start >= 0 and "</think>" not in prompt_tail_text[start:]
 
 
 def _scalar(value: Any) -> Any:
@@ -79,6 +94,7 @@ class LapoRewardManagerBase(RewardManagerBase):
         self.custom_correctness = compute_score if custom is not None and custom.get("path") else None
         self.grade_timeout = float(lapo_config.get(self.lapo, "grading.timeout_s", 2.0))
         self.grading_stats = GradingStats()
+        self._graded = 0
         directory = lapo_config.get(self.lapo, "records.dir")
         enabled = self.writes_records and bool(lapo_config.get(self.lapo, "records.enable", True)) and directory
         self.writer = RecordWriter(str(directory)) if enabled else None
@@ -101,6 +117,7 @@ class LapoRewardManagerBase(RewardManagerBase):
                 f"row of problem {problem_id!r} (data_source {nt.get('data_source')!r}) has no "
                 "reward_model.ground_truth: rebuild the parquet with `lapo-verl prepare-data`"
             )
+        prompt_tail = item.batch["prompts"][-PROMPT_TAIL_TOKENS:] if "prompts" in item.batch.keys() else None
         row = ScoredRow(
             problem_id=str(problem_id),
             ground_truth=str(ground_truth),
@@ -111,6 +128,7 @@ class LapoRewardManagerBase(RewardManagerBase):
             uid=str(nt.get("uid", "")),
             session=int(nt.get("session_id", 0) or 0),
             row=nt,
+            prompt_tail=prompt_tail,
         )
         return row, responses[:length]
 
@@ -126,7 +144,12 @@ class LapoRewardManagerBase(RewardManagerBase):
             return GradeResult(correct=ok, extracted=None, reason="match_fast" if ok else "mismatch"), text
         if row.length == 0:
             return GradeResult(correct=False, extracted=None, reason="no_answer"), text
-        return grade(text, row.ground_truth, truncated=row.truncated, timeout_s=self.grade_timeout), text
+        prefilled = False
+        if row.prompt_tail is not None:
+            prefilled = prompt_opens_reasoning(self.tokenizer.decode(row.prompt_tail, skip_special_tokens=False))
+        result = grade(text, row.ground_truth, truncated=row.truncated, timeout_s=self.grade_timeout,
+                       reasoning_prefilled=prefilled)
+        return result, text
 
     # ---------------------------------------------------------------- the reward
     def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
@@ -137,12 +160,17 @@ class LapoRewardManagerBase(RewardManagerBase):
         row, response_ids = self._row(data)
         result, _ = await self.loop.run_in_executor(None, self._grade, response_ids, row)
         self.grading_stats.add(result)
+        self._graded += 1
+        if self._graded % GRADING_LOG_EVERY == 0:
+            rates = self.grading_stats.rates()
+            logger.warning("[lapo] grading after %d responses: %s", self._graded,
+                           " ".join(f"{k}={v:.3f}" for k, v in sorted(rates.items())))
         reward, extra = self.score(row, result.correct)
         if self.writer is not None and row.record:
             self.writer.write({
                 "pid": row.problem_id, "step": row.step, "uid": row.uid, "sid": row.session,
                 "gn": self.group_size, "len": row.length, "ok": bool(result.correct), "t": time.time(),
-                "why": result.reason, **{k: v for k, v in extra.items() if k in ("plan", "target", "r2")},
+                "why": result.reason, **{k: extra[k] for k in ("plan", "target", "r2") if k in extra},
                 "r": reward,
             })
         info = {"acc": float(result.correct), "length": float(row.length), "grade_reason": result.reason,
