@@ -224,19 +224,33 @@ def plot_frontier(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 5), dpi=120)
+    offsets = [(6, 5), (6, -13), (6, 15), (6, -23)]
     pts = [r for r in rows if r["average"][0] is not None and r["average"][1] is not None]
-    for r in pts:
+    for i, r in enumerate(pts):
         x, y = r["average"][1], 100 * r["average"][0]
-        ax.scatter([x], [y], s=60, zorder=3)
-        ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=(6, 4), fontsize=9)
+        ax.scatter([x], [y], s=60, zorder=3, label=r["model"])
+        ax.annotate(r["model"], (x, y), textcoords="offset points", xytext=offsets[i % 4], fontsize=8)
     if published:
         xs = [r["average"][1] for r in published]
         ys = [100 * r["average"][0] for r in published]
         ax.scatter(xs, ys, s=50, facecolors="none", edgecolors="grey", marker="s", zorder=2, label="published (paper)")
-        for r, x, y in zip(published, xs, ys):
-            ax.annotate(r["model"].replace(" (paper)", ""), (x, y), textcoords="offset points", xytext=(5, -10),
-                        fontsize=7, color="grey")
+        for i, (r, x, y) in enumerate(zip(published, xs, ys)):
+            ax.annotate(r["model"].replace(" (paper)", ""), (x, y), textcoords="offset points",
+                        xytext=offsets[i % 4], fontsize=7, color="grey")
+    if pts or published:
         ax.legend(loc="lower right", fontsize=8)
+    xs_all = [r["average"][1] for r in pts] + [r["average"][1] for r in (published or [])]
+    ys_all = [100 * r["average"][0] for r in pts] + [100 * r["average"][0] for r in (published or [])]
+    if xs_all:
+        if published:  # tokens from 0 when the paper's rows are shown
+            ax.set_xlim(0, max(xs_all) * 1.18 or 1)
+        else:  # a window around the runs, at least 10% of the largest value wide
+            span = max(max(xs_all) - min(xs_all), 0.1 * max(xs_all), 1.0)
+            ax.set_xlim(max(0.0, min(xs_all) - 0.25 * span), max(xs_all) + 0.35 * span)
+        lo, hi = max(0.0, min(ys_all) - 5), min(100.0, max(ys_all) + 5)  # Pass@1 in [0, 100], >= 10 points
+        if hi - lo < 10:
+            lo, hi = (max(0.0, hi - 10), hi) if hi >= 10 else (0.0, 10.0)
+        ax.set_ylim(lo - 0.02 * (hi - lo), hi)
     ax.set_xlabel("average #tokens per response")
     ax.set_ylabel("average Pass@1 (%)")
     ax.set_title(title or "Accuracy vs. tokens (up and to the left is better)", fontsize=10)
