@@ -9,6 +9,19 @@ from lapo_verl.resources import register_resolvers
 
 register_resolvers()
 
+
+def _register_hydra_search_path() -> None:
+    """Make ``+recipe=lapo_*`` resolvable even where Hydra's namespace scan cannot see our plugin."""
+    try:
+        from hydra.core.plugins import Plugins
+        from hydra_plugins.lapo_verl_searchpath.lapo_verl_searchpath import LapoVerlSearchPathPlugin
+    except ImportError:  # hydra is a verl dependency; a partial install is reported by `lapo-verl doctor`
+        return
+    Plugins.instance().register(LapoVerlSearchPathPlugin)
+
+
+_register_hydra_search_path()
+
 # Reward managers (verl.experimental.reward_loop registry) and advantage estimators (core_algos registry).
 from lapo_verl.verl_ext import advantage as _advantage  # noqa: E402,F401
 from lapo_verl.verl_ext import reward_managers as _reward_managers  # noqa: E402,F401
