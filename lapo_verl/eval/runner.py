@@ -233,7 +233,8 @@ def _versions() -> dict[str, str]:
 def _check_compatible(out: Path, new: dict[str, Any], force: bool) -> None:
     path = out / "run.json"
     if not path.is_file():
-        leftovers = [p for p in ("samples", "summary.json") if (out / p).exists()]
+        leftovers = [str(p.relative_to(out)) for p in sorted((out / "samples").glob("*.jsonl")) if p.stat().st_size]
+        leftovers += ["summary.json"] if (out / "summary.json").exists() else []
         if leftovers and not force:
             raise EvalError(f"{out} holds eval files ({', '.join(leftovers)}) but no run.json; use --force to replace them")
         return
@@ -313,22 +314,12 @@ def run_eval(
         old = load_manifest(out)
         manifest["created"] = old.get("created", manifest["created"])
         manifest["resumed"] = old.get("resumed", 0) + 1
-    (out / "samples").mkdir(exist_ok=True)
-    (out / "problems").mkdir(exist_ok=True)
-    for name in names:
-        _rewrite_jsonl(
-            out / "problems" / f"{name}.jsonl",
-            [dict(p, prompt=t, prompt_tokens=len(ids)) for p, (t, ids) in zip(problems[name], prompts[name])],
-        )
-
     # What is left to do.
     todo: dict[str, list[int]] = {}
     for name in names:
         path = out / "samples" / f"{name}.jsonl"
-        records = read_samples(path, repair=True)
+        records = read_samples(path)
         done, kept = _finished_problems(records, samples[name])
-        if len(kept) != len(records):
-            _rewrite_jsonl(path, kept)  # drop samples of unfinished problems
         valid_ids = {p["id"] for p in problems[name]}
         todo[name] = [i for i, p in enumerate(problems[name]) if p["id"] not in done]
         if done - valid_ids:
@@ -336,6 +327,7 @@ def run_eval(
         if done:
             log(f"[{name}] resuming: {len(done)}/{len(problems[name])} problems already finished")
 
+    # Backend before any file is written: a failed start leaves nothing behind.
     backend = None
     if any(todo.values()):
         if backend_factory is not None:
@@ -348,6 +340,20 @@ def run_eval(
     else:
         old_backend = load_manifest(out).get("backend") if (out / "run.json").is_file() else None
         manifest["backend"] = old_backend
+    (out / "samples").mkdir(exist_ok=True)
+    (out / "problems").mkdir(exist_ok=True)
+    for name in names:
+        _rewrite_jsonl(
+            out / "problems" / f"{name}.jsonl",
+            [dict(p, prompt=t, prompt_tokens=len(ids)) for p, (t, ids) in zip(problems[name], prompts[name])],
+        )
+
+    for name in names:  # cut a torn last line; drop samples of unfinished problems
+        path = out / "samples" / f"{name}.jsonl"
+        records = read_samples(path, repair=True)
+        _, kept = _finished_problems(records, samples[name])
+        if len(kept) != len(records):
+            _rewrite_jsonl(path, kept)
     _atomic_write_json(out / "run.json", manifest)
 
     from tqdm.auto import tqdm

@@ -244,3 +244,15 @@ def test_report_refuses_mixed_benchmark_sets_and_incomplete_runs(tmp_path, eval_
     assert "incomplete" in capsys.readouterr().err
     assert report_main([str(a), "--out", str(tmp_path / "t.md"), "--allow-incomplete"]) == 0
     assert len(read_samples(path)) == 2
+
+
+def test_vllm_backend_missing_fails_cleanly_and_leaves_nothing_blocking(tmp_path, eval_model_dir, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    out = tmp_path / "r"
+    assert _eval(eval_model_dir, out, "--benchmarks", "aime24", "--limit", "2", "--backend", "vllm") == 2
+    assert "needs vLLM" in capsys.readouterr().err
+    assert not (out / "run.json").exists() and not (out / "samples").exists()
+    assert _eval(eval_model_dir, out, "--benchmarks", "aime24", "--limit", "2", "--backend", "transformers") == 0
