@@ -1,0 +1,172 @@
+"""``lapo-verl doctor``: is lapo-verl installed so that verl will find every piece of it?
+
+verl imports plugins inside ``try/except`` and logs failures at DEBUG level, so a broken install only shows
+up later as "Unknown reward manager" or, worse, ``+recipe=lapo_stage1`` silently becoming a plain config key.
+Each check runs in a fresh Python process, the way verl's own processes start, and prints the real error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+
+REWARD_MANAGERS = ("lapo_stage1", "lapo_stage2", "lapo_acc_only", "lapo_l1_exact", "lapo_l1_max", "lapo_thinkprune")
+ADV_ESTIMATORS = ("lapo_stage1",)
+RECIPES = ("lapo_stage1", "lapo_stage2")
+UNDECLARED_VERL_DEPS = ("cachetools", "uvicorn", "fastapi", "starlette", "transfer_queue")
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def _run(code: str, timeout: int = 180, env: dict | None = None) -> tuple[bool, str]:
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+    out = (proc.stdout + proc.stderr).strip()
+    return proc.returncode == 0, out
+
+
+def check_verl_version() -> Check:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from lapo_verl import SUPPORTED_VERL
+
+    try:
+        found = version("verl")
+    except PackageNotFoundError:
+        return Check("verl installed", False, "verl is not installed", "pip install 'verl==0.9.1'")
+    from packaging.specifiers import SpecifierSet
+
+    ok = found in SpecifierSet(",".join(SUPPORTED_VERL))
+    return Check("verl version", ok, f"verl {found}; lapo-verl supports {','.join(SUPPORTED_VERL)}",
+                 "" if ok else "pip install 'verl==0.9.1' (the only version tested)")
+
+
+def check_undeclared_deps() -> Check:
+    code = f"""
+    import importlib
+    for name in {UNDECLARED_VERL_DEPS!r}:
+        try:
+            importlib.import_module(name)
+        except Exception:
+            print(name)
+    """
+    ok, out = _run(code, timeout=60)
+    missing = out.split() if ok else list(UNDECLARED_VERL_DEPS)
+    return Check("verl's undeclared dependencies", not missing,
+                 "all importable" if not missing else f"missing: {', '.join(missing)}",
+                 "pip install cachetools uvicorn fastapi starlette transferqueue" if missing else "")
+
+
+def check_plugin_import() -> Check:
+    ok, out = _run("import lapo_verl.plugin")
+    return Check("plugin module imports (lapo_verl.plugin)", ok, "ok" if ok else out[-3000:],
+                 "" if ok else "fix the error above; verl would hide it and report 'Unknown reward manager'")
+
+
+def check_registrations() -> Check:
+    code = f"""
+    import json, verl  # loads every verl.plugins entry point, as each verl process does
+    from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
+    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
+    from importlib.metadata import entry_points
+    eps = [e.value for e in entry_points(group="verl.plugins")]
+    print(json.dumps({{"rm": [n for n in {REWARD_MANAGERS!r} if n in REWARD_MANAGER],
+                       "adv": [n for n in {ADV_ESTIMATORS!r} if n in ADV_ESTIMATOR_REGISTRY], "eps": eps}}))
+    """
+    ok, out = _run(code)
+    if not ok:
+        return Check("registered with verl", False, out[-3000:], "reinstall lapo-verl in this environment")
+    found = json.loads(out.strip().splitlines()[-1])
+    missing = [n for n in REWARD_MANAGERS if n not in found["rm"]] + [n for n in ADV_ESTIMATORS if n not in found["adv"]]
+    if "lapo_verl.plugin" not in found["eps"]:
+        return Check("registered with verl", False, f"no verl.plugins entry point for lapo_verl (found {found['eps']})",
+                     "pip install -e . (the entry point lives in the package metadata)")
+    return Check("registered with verl", not missing,
+                 f"reward managers {found['rm']}, advantage estimators {found['adv']}"
+                 if not missing else f"not registered after `import verl`: {missing}",
+                 "" if not missing else "run `python -c 'import lapo_verl.plugin'` and fix the error it shows")
+
+
+def check_agent_loop() -> Check:
+    code = """
+    import lapo_verl.plugin
+    from omegaconf import OmegaConf
+    from hydra.utils import get_class
+    from lapo_verl.resources import resource_path
+    entries = OmegaConf.load(resource_path("agent_loops.yaml"))
+    print([get_class(e._target_).__name__ for e in entries])
+    """
+    ok, out = _run(code)
+    return Check("stage-2 agent loop importable", ok, out.splitlines()[-1] if ok else out[-3000:],
+                 "" if ok else "pip install cachetools uvicorn fastapi (verl's agent loop needs them)")
+
+
+def check_recipes() -> Check:
+    code = f"""
+    import verl  # registers the Hydra search path, as main_ppo's import does
+    from hydra import compose, initialize_config_module
+    out = []
+    for recipe in {RECIPES!r}:
+        with initialize_config_module("verl.trainer.config", version_base=None):
+            cfg = compose("ppo_trainer", overrides=["+recipe=" + recipe])
+        assert "lapo" in cfg, "+recipe=%s became a plain key: the lapo-verl Hydra search path is missing" % recipe
+        out.append("%s -> adv_estimator=%s reward=%s" % (recipe, cfg.algorithm.adv_estimator, cfg.reward.reward_manager.name))
+    print("; ".join(out))
+    """
+    ok, out = _run(code)
+    return Check("recipes compose (+recipe=lapo_stage1/2)", ok, out.splitlines()[-1] if ok else out[-3000:],
+                 "" if ok else "reinstall with `pip install -e .`; check `python -m verl.trainer.main_ppo --info searchpath`")
+
+
+def check_cpu_backend() -> Check:
+    code = """
+    import verl
+    from verl.workers.rollout.base import _ROLLOUT_REGISTRY
+    print(("hf", "async") in _ROLLOUT_REGISTRY)
+    """
+    ok, out = _run(code, env={"VERL_PLATFORM": "cpu"})
+    registered = ok and out.strip().splitlines()[-1] == "True"
+    return Check("CPU backend (VERL_PLATFORM=cpu)", registered,
+                 "rollout 'hf' registered" if registered else out[-2000:],
+                 "" if registered else "only needed for CPU runs; see README 'CPU backend'")
+
+
+CHECKS = (check_verl_version, check_undeclared_deps, check_plugin_import, check_registrations, check_agent_loop,
+          check_recipes, check_cpu_backend)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="lapo-verl doctor",
+        description="Check that verl finds every lapo-verl component; each check runs in a fresh process and "
+                    "shows the real error (verl hides plugin import errors).",
+    )
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args(argv)
+    results = []
+    for check in CHECKS:
+        try:
+            results.append(check())
+        except Exception as exc:  # a crashing check is a failed check, with its message
+            results.append(Check(check.__name__, False, f"{type(exc).__name__}: {exc}"))
+    if args.json:
+        print(json.dumps([r.__dict__ for r in results], indent=1))
+    else:
+        for r in results:
+            print(f"[{'ok' if r.ok else 'FAIL'}] {r.name}: {r.detail}")
+            if not r.ok and r.fix:
+                print(f"       fix: {r.fix}")
+    healthy = all(r.ok for r in results)
+    print("lapo-verl is healthy" if healthy else "lapo-verl is NOT healthy: see FAIL lines above")
+    return 0 if healthy else 1
