@@ -2,7 +2,7 @@
 
 Exercises the whole stack the LAPO recipes sit on: V1 sync trainer, TransferQueue, agent loop with the ``hf``
 rollout, the stock ``naive`` reward manager (with a dense toy reward so advantages are not 0), FSDP2 actor and
-reference model (KL loss), weight sync to the rollout, checkpoint save. About 1 minute and 4 GB on 2 cores.
+reference model (KL loss), weight sync to the rollout, validation, checkpoint save. About 1 minute and 4 GB on 2 cores.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def test_plain_grpo_two_steps_on_cpu(tiny_bpe_dir, tmp_path):
         "trainer.experiment_name=plain_grpo",
         "trainer.total_training_steps=2",
         "trainer.val_before_train=False",
-        "trainer.test_freq=-1",
+        "trainer.test_freq=2",  # final validation: greedy decoding through the same rollout
         "trainer.save_freq=2",
         f"trainer.default_local_dir={ckpt}",
     ]
@@ -164,4 +164,5 @@ def test_plain_grpo_two_steps_on_cpu(tiny_bpe_dir, tmp_path):
     # the hf rollout's log-probs match the actor's recomputation (~4e-5 here): at step 2 this only holds if the
     # rollout received the weights trained at step 1
     assert steps[2]["training/rollout_probs_diff_max"] < 5e-3, steps[2]
+    assert "Final validation metrics" in log and "val-core/toy_add/" in log, tail
     assert (ckpt / "latest_checkpointed_iteration.txt").read_text().strip() == "2"
