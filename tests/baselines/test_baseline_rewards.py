@@ -1,0 +1,76 @@
+"""Reward maths of every comparison row, against values computed by hand (no verl, milliseconds)."""
+
+import math
+
+import pytest
+
+from lapo_verl.ablation_rewards import range_bounds, range_closeness, range_plan_reward, render_range_sentence
+from lapo_verl.rewards import l1_exact_reward, l1_max_reward, stage2_reward, thinkprune_reward
+
+
+def test_l1_exact_by_hand():
+    # 1[correct] - 0.0003 * |target - n|
+    assert l1_exact_reward(True, 1000, 1000) == 1.0
+    assert l1_exact_reward(True, 1500, 1000) == pytest.approx(1 - 0.15)
+    assert l1_exact_reward(True, 500, 1000) == pytest.approx(0.85)  # symmetric: shorter is penalised too
+    assert l1_exact_reward(False, 1000, 1000) == 0.0
+    assert l1_exact_reward(False, 4100, 100) == pytest.approx(-1.2)  # no clipping (L1's linear_reward)
+    assert l1_exact_reward(True, 1100, 1000, alpha=0.01) == pytest.approx(0.0)
+
+
+def test_l1_max_by_hand():
+    # 1[correct] * clip(0.0003 * (target - n) + 0.5, 0, 1)
+    assert l1_max_reward(True, 1000, 1000) == pytest.approx(0.5)
+    assert l1_max_reward(True, 0, 1000) == pytest.approx(0.8)
+    assert l1_max_reward(True, 1000, 3000) == pytest.approx(1.0)  # 0.6 + 0.5 clipped to 1
+    assert l1_max_reward(True, 2000, 1000) == pytest.approx(0.2)
+    assert l1_max_reward(True, 3000, 1000) == 0.0  # -0.6 + 0.5 clipped to 0
+    assert l1_max_reward(False, 100, 4000) == 0.0
+    assert l1_max_reward(True, 1000, 1000, delta=0.9) == pytest.approx(0.9)
+
+
+def test_thinkprune_by_hand():
+    assert thinkprune_reward(True, 4000, 4000) == 1.0  # at the limit still counts
+    assert thinkprune_reward(True, 4001, 4000) == 0.0
+    assert thinkprune_reward(True, 2000, 4000, truncated=True) == 0.0  # cut by the cap: no answer
+    assert thinkprune_reward(False, 10, 4000) == 0.0
+    assert thinkprune_reward(True, 2500, 2000) == 0.0 and thinkprune_reward(True, 1999, 2000) == 1.0
+
+
+def dapo_overlong(correct, n, max_len=4096, buffer=1024, factor=1.0):
+    """The formula verl's `dapo` manager applies (verl/experimental/reward_loop/reward_manager/dapo.py)."""
+    return float(correct) + min(-(n - (max_len - buffer)) / buffer * factor, 0)
+
+
+def test_dapo_overlong_formula_by_hand():
+    assert dapo_overlong(True, 3072) == 1.0  # up to L_max - L_buf: no penalty
+    assert dapo_overlong(True, 3584) == pytest.approx(0.5)  # half-way into the buffer
+    assert dapo_overlong(True, 4096) == pytest.approx(0.0)
+    assert dapo_overlong(False, 4096) == pytest.approx(-1.0)
+
+
+def test_range_plan_by_hand():
+    assert range_bounds(2000, 0.1) == (1800, 2200)
+    assert range_bounds(1000, 0.25) == (750, 1250)
+    assert range_bounds(5, 0.5) == (3, 8)  # 2.5 -> 3, 7.5 -> 8 (halves up)
+    assert range_closeness(1800, 1800, 2200) == 1.0 and range_closeness(2200, 1800, 2200) == 1.0
+    assert range_closeness(2440, 1800, 2200) == pytest.approx(math.exp(-2.0))  # 2 sigma above hi
+    assert range_closeness(1740, 1800, 2200, sigma=60) == pytest.approx(math.exp(-0.5))
+    assert range_plan_reward(True, 2000, 2000) == pytest.approx(1.8)
+    assert range_plan_reward(True, 1680, 2000) == pytest.approx(1 + 0.8 * math.exp(-0.5))
+    assert range_plan_reward(False, 2000, 2000) == 0.0
+    # width 0 is LAPO's stage-2 reward
+    for n in (100, 480, 500, 777):
+        assert range_plan_reward(True, n, 500, width=0.0) == pytest.approx(stage2_reward(True, n, 500))
+    assert render_range_sentence(735, 0.1) == "I will answer the question with between 662 and 809 tokens."
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0, float("nan")])
+def test_range_width_is_validated(bad):
+    with pytest.raises(ValueError, match="width"):
+        range_bounds(1000, bad)
+
+
+def test_range_template_needs_both_numbers():
+    with pytest.raises(ValueError, match="lo"):
+        render_range_sentence(1000, 0.1, "I will answer the question with {n} tokens.")
