@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# LAPO end to end: stage 1 (Discovery) -> HF model -> plans -> stage 2 (Internalization) -> HF model
+#                  -> evaluation of base / LAPO-D / LAPO-I -> table + frontier plot.
+#
+# Re-running skips finished steps (markers in <experiment dir>/.done/) and resumes unfinished training
+# from its last checkpoint (verl's trainer.resume_mode=auto). Everything else is Hydra config: extra
+# overrides go in STAGE1_ARGS / STAGE2_ARGS / COMMON_ARGS.
+#
+# Settings (environment variables):
+#   MODEL          base model (HF dir or hub id)                        [required]
+#   TRAIN, VAL     verl parquet files from `lapo-verl prepare-data`     [required]
+#   EXPERIMENT     run-directory knob shared by both stages (lapo.experiment)   [lapo]
+#   OUTPUT_ROOT    lapo.output_root                                     [runs/lapo]
+#   NGPUS, NNODES  trainer.n_gpus_per_node, trainer.nnodes              [4, 1]
+#   COMMON_ARGS, STAGE1_ARGS, STAGE2_ARGS   extra Hydra overrides (space separated)
+#   EVAL_ARGS      extra `lapo-verl eval` arguments                     [""]
+#   EVAL_MODELS    which models to evaluate                              ["base lapo_d lapo_i"]
+#   PUBLISHED      overlay the paper's rows: deepscaler | r1-distill | "" [""]
+#   CPU=1          run on lapo_verl's CPU backend (laptops, tests; not for real training)
+set -euo pipefail
+
+usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then usage; exit 0; fi
+: "${MODEL:?set MODEL (see --help)}" "${TRAIN:?set TRAIN}" "${VAL:?set VAL}"
+EXPERIMENT=${EXPERIMENT:-lapo}
+OUTPUT_ROOT=${OUTPUT_ROOT:-runs/lapo}
+NGPUS=${NGPUS:-4}
+NNODES=${NNODES:-1}
+EVAL_MODELS=${EVAL_MODELS:-"base lapo_d lapo_i"}
+PUBLISHED=${PUBLISHED:-}
+PY=${PYTHON:-python}
+
+read -r -a common <<<"${COMMON_ARGS:-}"
+read -r -a stage1_extra <<<"${STAGE1_ARGS:-}"
+read -r -a stage2_extra <<<"${STAGE2_ARGS:-}"
+read -r -a eval_extra <<<"${EVAL_ARGS:-}"
+shared=(
+  "data.train_files=$TRAIN" "data.val_files=$VAL"
+  "lapo.experiment=$EXPERIMENT" "lapo.output_root=$OUTPUT_ROOT"
+  "trainer.n_gpus_per_node=$NGPUS" "trainer.nnodes=$NNODES"
+)
+if [[ "${CPU:-0}" == "1" ]]; then
+  # the CPU backend's environment and overrides (lapo_verl/cpu_backend/overrides.py)
+  eval "$($PY -c 'from lapo_verl.cpu_backend.overrides import CPU_ENV as e; print(" ".join(f"export {k}={v}" for k, v in e.items()))')"
+  read -r -a cpu <<<"$($PY -c 'from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES as o; print(" ".join(o))')"
+  shared=("${cpu[@]}" "${shared[@]}")
+fi
+
+exp_dir=$(lapo-verl resolve lapo_stage1 lapo.experiment_dir -- "${shared[@]}" "${common[@]}")
+done_dir="$exp_dir/.done"
+mkdir -p "$done_dir" "$exp_dir/models" "$exp_dir/results"
+log() { printf '\n[lapo-pipeline] %s\n' "$*"; }
+finished() { [[ -f "$done_dir/$1" ]]; }
+mark() { date -Is >"$done_dir/$1"; }
+
+latest_checkpoint() {  # <checkpoint root> -> <root>/global_step_N (verl's tracker file)
+  local root=$1 step
+  step=$(cat "$root/latest_checkpointed_iteration.txt")
+  echo "$root/global_step_$step"
+}
+
+merge() {  # <checkpoint root> <HF target dir>: verl's own FSDP -> Hugging Face merger
+  local ckpt
+  ckpt=$(latest_checkpoint "$1")
+  log "merging $ckpt -> $2"
+  $PY -m verl.model_merger merge --backend fsdp --local_dir "$ckpt/actor" --target_dir "$2"
+}
+
+# ---------------------------------------------------------------- stage 1
+s1_args=("+recipe=lapo_stage1" "actor_rollout_ref.model.path=$MODEL" "${shared[@]}" "${common[@]}" "${stage1_extra[@]}")
+s1_run=$(lapo-verl resolve lapo_stage1 lapo.run_dir -- "${s1_args[@]:1}")
+if ! finished stage1; then
+  log "stage 1 (Discovery) -> $s1_run"
+  $PY -m verl.trainer.main_ppo "${s1_args[@]}" "trainer.save_freq=${SAVE_FREQ:-20}"
+  mark stage1
+fi
+if ! finished merge1; then merge "$s1_run/checkpoints" "$exp_dir/models/lapo_d"; mark merge1; fi
+
+# ---------------------------------------------------------------- plans
+plans=$(lapo-verl resolve lapo_stage2 lapo.plans_path -- "${shared[@]}" "${common[@]}" "${stage2_extra[@]}")
+if ! finished plans; then
+  log "plans <- $s1_run/records"
+  lapo-verl plans --run "$s1_run" --out "$plans" --hist "$exp_dir/plans_hist.png"
+  mark plans
+fi
+
+# ---------------------------------------------------------------- stage 2
+s2_args=("+recipe=lapo_stage2" "actor_rollout_ref.model.path=$exp_dir/models/lapo_d" "lapo.plans_path=$plans"
+         "${shared[@]}" "${common[@]}" "${stage2_extra[@]}")
+s2_run=$(lapo-verl resolve lapo_stage2 lapo.run_dir -- "${s2_args[@]:1}")
+if ! finished stage2; then
+  log "stage 2 (Internalization) -> $s2_run"
+  $PY -m verl.trainer.main_ppo "${s2_args[@]}" "trainer.save_freq=${SAVE_FREQ:-20}"
+  mark stage2
+fi
+if ! finished merge2; then merge "$s2_run/checkpoints" "$exp_dir/models/lapo_i"; mark merge2; fi
+
+# ---------------------------------------------------------------- evaluation
+results=()
+for name in $EVAL_MODELS; do
+  case $name in
+    base) model=$MODEL ;;
+    *) model="$exp_dir/models/$name" ;;
+  esac
+  out="$exp_dir/results/$name"
+  if ! finished "eval_$name"; then
+    log "evaluating $name ($model) -> $out"
+    lapo-verl eval --model "$model" --out "$out" --name "$name" "${eval_extra[@]}"  # resumes if interrupted
+    mark "eval_$name"
+  fi
+  results+=("$out")
+done
+report_args=("${results[@]}" --out "$exp_dir/table.md" --plot "$exp_dir/frontier.png")
+[[ -n "$PUBLISHED" ]] && report_args+=(--published "$PUBLISHED")
+lapo-verl report "${report_args[@]}"
+
+log "done. artifacts:"
+cat <<EOF
+  stage-1 run (checkpoints, length records)  $s1_run
+  plans file                                 $plans
+  stage-2 run                                $s2_run
+  models (Hugging Face)                      $exp_dir/models/{lapo_d,lapo_i}
+  evaluation                                 $exp_dir/results/
+  table / plot                               $exp_dir/table.md  $exp_dir/frontier.png
+EOF
