@@ -147,7 +147,7 @@ def sample_check(model_dir: str | os.PathLike, problem: str, n: int = 8, max_new
     return texts, lengths
 
 
-def build_quickstart(out_dir: str | os.PathLike, *, n_train: int = 32, n_val: int = 8, warm_steps: int = 300,
+def build_quickstart(out_dir: str | os.PathLike, *, n_train: int = 32, n_val: int = 8, warm_steps: int = 200,
                      hidden: int = 32, cache_dir: str | None = None, progress: bool = True) -> dict:
     """Data + warm tiny model under ``out_dir``; cached by arguments in ``cache_dir`` (default ~/.cache)."""
     import pandas as pd
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output directory (data/ and model/ are created)")
     parser.add_argument("--train", type=int, default=32, help="training problems (default 32)")
     parser.add_argument("--val", type=int, default=8, help="validation problems (default 8)")
-    parser.add_argument("--warm-steps", type=int, default=300, help="format warm-up steps (default 300)")
+    parser.add_argument("--warm-steps", type=int, default=200, help="format warm-up steps (default 200)")
     parser.add_argument("--cache-dir", default=None, help="asset cache (default ~/.cache/lapo-verl/assets)")
     parser.add_argument("--check", action="store_true", help="sample 8 answers from the model and print them")
     args = parser.parse_args(argv)

@@ -16,11 +16,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 echo "[quickstart] building data and the tiny model in $OUT"
 lapo-verl make-quickstart --out "$OUT" --train 32 --val 8 | tee "$OUT.assets.txt"
 
-# tiny batch: 4 prompts x 4 responses, answers up to 64 tokens; lr high enough to move a tiny model
+# tiny batch: 4 prompts x 4 responses, answers up to 64 tokens; lr high enough to move a tiny model;
+# fall-off and sigma scaled from 4,096-token answers (100, 120 tokens) down to 64-token ones
 small="data.train_batch_size=4 actor_rollout_ref.rollout.n=4 actor_rollout_ref.actor.ppo_mini_batch_size=4
  actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4 actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4
  actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4 data.max_prompt_length=256 data.max_response_length=64
  data.filter_overlong_prompts_workers=1 actor_rollout_ref.actor.optim.lr=1e-3 trainer.total_training_steps=$STEPS
+ lapo.stage1.falloff=10 lapo.stage2.sigma=10
  trainer.test_freq=-1 trainer.val_before_train=false trainer.logger=[console]"
 
 CPU=1 MODEL="$OUT/model" TRAIN="$OUT/data/train.parquet" VAL="$OUT/data/val.parquet" \
