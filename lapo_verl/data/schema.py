@@ -37,7 +37,8 @@ __all__ = [
     "problem_hash_id",
 ]
 
-PROBLEM_ID_COLUMN = "lapo_problem_id"
+from lapo_verl.grading.extract import match_brace  # noqa: E402
+from lapo_verl.data.columns import PROBLEM_ID_COLUMN  # noqa: E402  (one definition, shared with verl_ext)
 DATA_SOURCE_COLUMN = "data_source"
 PROMPT_COLUMN = "prompt"
 ABILITY_COLUMN = "ability"
@@ -111,19 +112,9 @@ def last_boxed(text: str) -> str | None:
         i = match.end()
         rest = text[i:]
         if rest.startswith("{"):
-            depth, j = 0, i
-            while j < len(text):
-                ch = text[j]
-                if ch == "\\":  # skip the escaped character: \{ and \} are literal braces
-                    j += 2
-                    continue
-                if ch == "{":
-                    depth += 1
-                elif ch == "}":
-                    depth -= 1
-                    if depth == 0:
-                        return text[i + 1 : j]
-                j += 1
+            end = match_brace(text, i)  # the grader's balanced-brace scanner (\{ and \} are literal)
+            if end != -1:
+                return text[i + 1 : end - 1]
             continue  # unbalanced: try an earlier box
         if rest[:1] == " ":
             m = re.match(r" +([^\s$]+)", rest)

@@ -38,7 +38,7 @@ _ANSWER_STMT_RE = re.compile(
 _MAX_BARE_REGION = 60
 
 
-def _match_brace(s: str, start: int) -> int:
+def match_brace(s: str, start: int) -> int:
     """Index just past the ``}`` matching the ``{`` at ``s[start]``, or -1 if unbalanced."""
     depth = 0
     i = start
@@ -64,7 +64,7 @@ def last_boxed(s: str) -> str | None:
     for m in reversed(matches):
         j = m.end()
         if j < len(s) and s[j] == "{":
-            end = _match_brace(s, j)
+            end = match_brace(s, j)
             if end == -1:
                 continue  # cut inside the box: not an answer
             return s[j + 1 : end - 1].strip()
