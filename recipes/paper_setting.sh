@@ -10,7 +10,7 @@ export NGPUS=${NGPUS:-4} NNODES=${NNODES:-1}
 DATA_DIR=${DATA_DIR:-data/lapo_paper}
 if [[ -z "${TRAIN:-}" ]]; then
   if [[ ! -f "$DATA_DIR/train.parquet" ]]; then
-    lapo-verl prepare-data hf:agentica-org/DeepScaleR-Preview-Dataset:train hf:EleutherAI/hendrycks_math:train \
+    lapo-verl prepare-data hf:agentica-org/DeepScaleR-Preview-Dataset:train hf:DigitalLearningGmbH/MATH-lighteval:train \
       --math-levels 3,4,5 --limit-per-input 6000 --dedupe --skip-bad-rows --val-fraction 0.02 --seed 0 \
       --out "$DATA_DIR"
   fi
