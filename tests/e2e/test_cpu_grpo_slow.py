@@ -7,17 +7,11 @@ reference model (KL loss), weight sync to the rollout, validation, checkpoint sa
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
+
+from lapo_test_utils.cpu_run import run_main_ppo
 
 pytestmark = pytest.mark.slow
 
@@ -43,51 +37,12 @@ def _write_parquet(path: Path, n: int, offset: int) -> None:
     pd.DataFrame(rows).to_parquet(path)
 
 
-def parse_console_metrics(log: str) -> dict[int, dict[str, float]]:
-    """``step:N - key:value - ...`` lines of verl's console logger -> {step: {key: value}}."""
-    steps: dict[int, dict[str, float]] = {}
-    for match in re.finditer(r"step:(\d+) - (.*)", log):
-        metrics = {}
-        for item in match.group(2).split(" - "):
-            key, _, value = item.rpartition(":")
-            try:
-                metrics[key.strip()] = float(value)
-            except ValueError:
-                continue
-        steps.setdefault(int(match.group(1)), {}).update(metrics)
-    return steps
-
-
-def _memory_gb_of_tree(pid: int) -> float:
-    """Proportional set size (shared pages split between processes) of ``pid`` and its descendants, in GiB."""
-    try:
-        import psutil
-
-        proc = psutil.Process(pid)
-        total = 0
-        for p in [proc, *proc.children(recursive=True)]:
-            try:
-                info = p.memory_full_info()
-                total += getattr(info, "pss", info.rss)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        return total / 2**30
-    except Exception:
-        return 0.0
-
-
 def test_plain_grpo_two_steps_on_cpu(tiny_bpe_dir, tmp_path):
-    from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES, cpu_env
-
     train, val = tmp_path / "train.parquet", tmp_path / "val.parquet"
     _write_parquet(train, 16, 0)
     _write_parquet(val, 4, 100)
     ckpt = tmp_path / "ckpt"  # fresh: resume_mode=auto would pick up an older run's checkpoint
     cmd = [
-        sys.executable,
-        "-m",
-        "verl.trainer.main_ppo",
-        *CPU_TRAINER_OVERRIDES,
         "algorithm.adv_estimator=grpo",
         "algorithm.use_kl_in_reward=False",
         f"data.train_files={train}",
@@ -119,42 +74,11 @@ def test_plain_grpo_two_steps_on_cpu(tiny_bpe_dir, tmp_path):
         "trainer.save_freq=2",
         f"trainer.default_local_dir={ckpt}",
     ]
-    env = cpu_env()
-    env["PYTHONUNBUFFERED"] = "1"
-    # Ray's own temp dir (short: AF_UNIX socket paths are limited to 107 bytes), removed at the end
-    ray_tmp = tempfile.mkdtemp(prefix="lapo_ray_", dir="/tmp")
-    env["RAY_TMPDIR"] = ray_tmp
-    log_path = tmp_path / "main_ppo.log"
-    start = time.time()
-    peak_gb = 0.0
-    with open(log_path, "w") as log_fh:
-        # own session/process group: a Ray resource mistake hangs rather than fails, and SIGTERM does not stop a
-        # driver blocked in ray.get, so the whole group is killed on the way out (raylet/gcs included).
-        proc = subprocess.Popen(
-            ["timeout", "-k", "15", str(TIMEOUT_S), *cmd],
-            cwd=tmp_path,
-            env=env,
-            stdout=log_fh,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            while proc.poll() is None:
-                peak_gb = max(peak_gb, _memory_gb_of_tree(proc.pid))
-                time.sleep(1.0)
-        finally:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
-            shutil.rmtree(ray_tmp, ignore_errors=True)
-    wall = time.time() - start
-    log = log_path.read_text(errors="replace")
-    tail = log[-6000:]
-    print(f"\nmain_ppo: rc={proc.returncode} wall={wall:.1f}s peak_pss_tree={peak_gb:.2f}GB log={log_path}")
-    assert proc.returncode == 0, f"main_ppo failed (rc={proc.returncode}, {wall:.0f}s):\n{tail}"
-    steps = parse_console_metrics(log)
+    result = run_main_ppo(cmd, tmp_path, tmp_path / "main_ppo.log", timeout_s=TIMEOUT_S)
+    log, tail = result.log, result.log[-6000:]
+    print(f"\nmain_ppo: rc={result.rc} wall={result.wall_s:.1f}s peak_pss_tree={result.peak_gb:.2f}GB")
+    assert result.rc == 0, f"main_ppo failed (rc={result.rc}, {result.wall_s:.0f}s):\n{tail}"
+    steps = result.steps()
     assert 2 in steps, f"no step:2 line in the log:\n{tail}"
     for step in (1, 2):
         grad_norm = steps[step].get("actor/grad_norm")
