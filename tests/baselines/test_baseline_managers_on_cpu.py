@@ -77,8 +77,6 @@ def managers(ray_session, tiny_bpe_dir, n, tmp_path_factory):
     extra = {"dapo_overlong": (f"data.max_response_length={n + 2}",)}
     out = {}
     for recipe, overrides in MANAGED.items():
-        if recipe == "lapo_stage2_range" and not _plugin_registers_ablations():
-            continue
         out[recipe] = Manager(_config(root, tiny_bpe_dir, recipe, *overrides, *extra.get(recipe, ())), recipe)
     return out
 
@@ -88,8 +86,6 @@ def score(managers, tok):
     """``score(recipe, rows) -> (scores, output DataProto, response lengths)`` through RewardLoopManager."""
 
     def run(recipe, rows):
-        if recipe not in managers:
-            pytest.xfail("lapo_verl/plugin.py does not import lapo_verl.verl_ext.ablations yet (pending diff)")
         data, lengths = reward_batch(tok, rows)
         out = managers[recipe].compute_rm_score(data)
         return out.batch["rm_scores"].sum(-1).tolist(), out, lengths
@@ -201,6 +197,5 @@ def test_stage2_range_in_process(score_here, n):
 
 
 def test_plugin_registers_the_ablation_manager():
-    """The Ray reward workers only know what lapo_verl.plugin imports (pending one-line diff)."""
-    if not _plugin_registers_ablations():
-        pytest.xfail("lapo_verl/plugin.py does not import lapo_verl.verl_ext.ablations yet (pending diff)")
+    """The Ray reward workers only know what lapo_verl.plugin imports."""
+    assert _plugin_registers_ablations()

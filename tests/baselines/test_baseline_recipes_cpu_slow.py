@@ -56,9 +56,6 @@ def _bash(script: str, cwd: Path, timeout: int = TIMEOUT_S) -> subprocess.Comple
 
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipe_two_steps_on_cpu(recipe, toy, tiny_bpe_dir, tmp_path):
-    import_plugin_ok = "ablations" in (ROOT / "lapo_verl/plugin.py").read_text()
-    if recipe == "lapo_stage2_range" and not import_plugin_ok:
-        pytest.xfail("lapo_verl/plugin.py does not import lapo_verl.verl_ext.ablations yet (pending diff)")
     extra = []
     if recipe.startswith("lapo_stage2"):
         plans = {f"toy-train-{i}": 5 + i for i in range(12)}  # 4 of 16 problems unsolved: fallback plan
