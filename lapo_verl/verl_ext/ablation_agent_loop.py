@@ -13,7 +13,7 @@ from typing import Any
 
 from lapo_verl import config as lapo_config
 from lapo_verl.ablation_rewards import DEFAULT_RANGE_TEMPLATE, DEFAULT_RANGE_WIDTH, render_range_sentence
-from lapo_verl.verl_ext.agent_loop import LapoPlanAgentLoop, plan_insertion
+from lapo_verl.verl_ext.agent_loop import LapoPlanAgentLoop
 
 
 class LapoRangePlanAgentLoop(LapoPlanAgentLoop):
@@ -24,18 +24,5 @@ class LapoRangePlanAgentLoop(LapoPlanAgentLoop):
         self.range_width = float(lapo_config.get(lapo, "stage2_range.width", DEFAULT_RANGE_WIDTH))
         render_range_sentence(1000, self.range_width, self.range_template)  # fail at start-up on bad knobs
 
-    def _with_plan(self, prompt_ids: list[int], messages: list[dict]) -> list[int]:
-        sentence = render_range_sentence(self._plan, self.range_width, self.range_template)
-        prompt_text = self.tokenizer.decode(prompt_ids, skip_special_tokens=False)
-        tail, addition = plan_insertion(prompt_text, sentence, self.plan_position)
-        if tail:
-            ids = self.tokenizer.encode(prompt_text[: -len(tail)] + addition, add_special_tokens=False)
-        else:
-            ids = prompt_ids + self.tokenizer.encode(addition, add_special_tokens=False)
-        limit = int(self.rollout_config.prompt_length)
-        if len(ids) > limit:
-            raise ValueError(
-                f"prompt with the range plan sentence has {len(ids)} tokens > rollout.prompt_length={limit}; keep "
-                "data.filter_overlong_prompts=true or raise data.max_prompt_length"
-            )
-        return ids
+    def plan_sentence(self, plan: int) -> str:
+        return render_range_sentence(plan, self.range_width, self.range_template)

@@ -96,8 +96,12 @@ class LapoPlanAgentLoop(SingleTurnAgentLoop):
             return prompt_ids
         return await self.loop.run_in_executor(None, self._with_plan, list(prompt_ids), messages)
 
+    def plan_sentence(self, plan: int) -> str:
+        """The sentence that states ``plan`` (ablations override this, e.g. with a range)."""
+        return render_plan_sentence(plan, self.plan_template)
+
     def _with_plan(self, prompt_ids: list[int], messages: list[dict]) -> list[int]:
-        sentence = render_plan_sentence(self._plan, self.plan_template)
+        sentence = self.plan_sentence(self._plan)
         prompt_text = self.tokenizer.decode(prompt_ids, skip_special_tokens=False)
         tail, addition = plan_insertion(prompt_text, sentence, self.plan_position)
         if tail:
