@@ -123,7 +123,8 @@ class LapoRewardManagerBase(RewardManagerBase):
             ground_truth=str(ground_truth),
             length=length,
             truncated=bool(self.max_response_length) and length >= self.max_response_length,
-            record=bool(nt.get(RECORD_COLUMN, False)),
+            # verl tags validation batches with `validate`; the dataset's flag also covers paths that drop it
+            record=bool(nt.get(RECORD_COLUMN, False)) and not bool(nt.get("validate", False)),
             step=int(nt.get("global_steps", 0) or 0),
             uid=str(nt.get("uid", "")),
             session=int(nt.get("session_id", 0) or 0),
