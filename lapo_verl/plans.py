@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lapo_verl.records import load_records
+from lapo_verl.records import load_records, load_snapshot
 from lapo_verl.rewards import PLAN_STATISTICS, plan_statistic
 
 PLANS_FORMAT = "lapo-plans/1"
@@ -269,12 +269,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  histogram -> {args.hist}")
     return 0
 
-
-def load_snapshot(path: str):
-    """Records from a checkpoint snapshot file (already rolled back when it was written)."""
-    from lapo_verl.records import LoadReport, _iter_jsonl
-
-    report = LoadReport(files=1)
-    records = list(_iter_jsonl(path, report))
-    report.kept = len(records)
-    return records, report

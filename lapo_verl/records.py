@@ -189,6 +189,14 @@ def load_records(directory: str, *, max_step: int | None = None) -> tuple[list[d
     return records, report
 
 
+def load_snapshot(path: str) -> tuple[list[dict], LoadReport]:
+    """Records from a checkpoint snapshot file (already rolled back when it was written)."""
+    report = LoadReport(files=1)
+    records = list(_iter_jsonl(path, report))
+    report.kept = len(records)
+    return records, report
+
+
 def write_snapshot(records: list[dict], path: str) -> None:
     """Atomically write ``records`` as JSONL (tmp file + fsync + rename)."""
     tmp = f"{path}.tmp-{os.getpid()}"

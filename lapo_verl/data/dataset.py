@@ -97,6 +97,7 @@ class LapoDataset(RLHFDataset):
         train = [train_files] if isinstance(train_files, str) else list(train_files or [])
         self.is_train = [str(f) for f in files] == [str(f) for f in train]
         self.plan_report: dict[str, int] = {}
+        self._plans_cache: tuple[dict[str, int], set[str]] | None = None
         super().__init__(data_files, tokenizer, config, processor=processor, max_samples=max_samples)
 
     # ---------------------------------------------------------------- loading
@@ -132,11 +133,18 @@ class LapoDataset(RLHFDataset):
             raise DataRowError("lapo.stage=2 needs lapo.plans_path (a file from `lapo-verl plans`)")
         return str(path)
 
+    def _plans(self) -> tuple[dict[str, int], set[str]]:
+        """The plans file, read and validated once per dataset (start-up needs it twice)."""
+        if self._plans_cache is None:
+            plans, unsolved, _ = read_plans(self._plans_path())
+            self._plans_cache = (plans, unsolved)
+        return self._plans_cache
+
     def _plan_token_margin(self) -> int:
         """Token count of the longest plan sentence this run can produce (plans and the fallback)."""
         if not self.filter_overlong_prompts or not lapo_config.get(self.lapo, "stage2.plan_in_prompt", True):
             return 0
-        plans, _, _ = read_plans(self._plans_path())
+        plans, _ = self._plans()
         candidates = set(plans.values()) | {self._fallback_plan()}
         template = str(lapo_config.get(self.lapo, "stage2.plan_template"))
         longest = max(candidates, key=lambda n: len(str(n)))
@@ -147,7 +155,7 @@ class LapoDataset(RLHFDataset):
 
     def _join_plans(self, ids: list[str]) -> None:
         path = self._plans_path()
-        plans, unsolved, _ = read_plans(path)
+        plans, unsolved = self._plans()
         policy = str(lapo_config.get(self.lapo, "stage2.unsolved_policy", "max_length"))
         missing_policy = str(lapo_config.get(self.lapo, "stage2.missing_policy", "unsolved"))
         if policy not in UNSOLVED_POLICIES:
