@@ -28,7 +28,10 @@ NGPUS=${NGPUS:-4}
 NNODES=${NNODES:-1}
 EVAL_MODELS=${EVAL_MODELS:-"base lapo_d lapo_i"}
 PUBLISHED=${PUBLISHED:-}
-PY=${PYTHON:-python}
+# shared recipe helpers: lapo_cpu_env, lapo_merge_latest (verl's FSDP -> Hugging Face merger)
+# shellcheck source=compare/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/compare/lib.sh"
+PY=$PYTHON
 
 read -r -a common <<<"${COMMON_ARGS:-}"
 read -r -a stage1_extra <<<"${STAGE1_ARGS:-}"
@@ -41,7 +44,7 @@ shared=(
 )
 if [[ "${CPU:-0}" == "1" ]]; then
   # the CPU backend's environment and overrides (lapo_verl/cpu_backend/overrides.py)
-  eval "$($PY -c 'from lapo_verl.cpu_backend.overrides import CPU_ENV as e; print(" ".join(f"export {k}={v}" for k, v in e.items()))')"
+  lapo_cpu_env
   read -r -a cpu <<<"$($PY -c 'from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES as o; print(" ".join(o))')"
   shared=("${cpu[@]}" "${shared[@]}")
 fi
@@ -53,19 +56,6 @@ log() { printf '\n[lapo-pipeline] %s\n' "$*"; }
 finished() { [[ -f "$done_dir/$1" ]]; }
 mark() { date -Is >"$done_dir/$1"; }
 
-latest_checkpoint() {  # <checkpoint root> -> <root>/global_step_N (verl's tracker file)
-  local root=$1 step
-  step=$(cat "$root/latest_checkpointed_iteration.txt")
-  echo "$root/global_step_$step"
-}
-
-merge() {  # <checkpoint root> <HF target dir>: verl's own FSDP -> Hugging Face merger
-  local ckpt
-  ckpt=$(latest_checkpoint "$1")
-  log "merging $ckpt -> $2"
-  $PY -m verl.model_merger merge --backend fsdp --local_dir "$ckpt/actor" --target_dir "$2"
-}
-
 # ---------------------------------------------------------------- stage 1
 s1_args=("+recipe=lapo_stage1" "actor_rollout_ref.model.path=$MODEL" "${shared[@]}" "${common[@]}" "${stage1_extra[@]}")
 s1_run=$(lapo-verl resolve lapo_stage1 lapo.run_dir -- "${s1_args[@]:1}")
@@ -74,7 +64,7 @@ if ! finished stage1; then
   $PY -m verl.trainer.main_ppo "${s1_args[@]}" "trainer.save_freq=${SAVE_FREQ:-20}"
   mark stage1
 fi
-if ! finished merge1; then merge "$s1_run/checkpoints" "$exp_dir/models/lapo_d"; mark merge1; fi
+if ! finished merge1; then lapo_merge_latest "$s1_run/checkpoints" "$exp_dir/models/lapo_d"; mark merge1; fi
 
 # ---------------------------------------------------------------- plans
 plans=$(lapo-verl resolve lapo_stage2 lapo.plans_path -- "${shared[@]}" "${common[@]}" "${stage2_extra[@]}")
@@ -93,7 +83,7 @@ if ! finished stage2; then
   $PY -m verl.trainer.main_ppo "${s2_args[@]}" "trainer.save_freq=${SAVE_FREQ:-20}"
   mark stage2
 fi
-if ! finished merge2; then merge "$s2_run/checkpoints" "$exp_dir/models/lapo_i"; mark merge2; fi
+if ! finished merge2; then lapo_merge_latest "$s2_run/checkpoints" "$exp_dir/models/lapo_i"; mark merge2; fi
 
 # ---------------------------------------------------------------- evaluation
 results=()
