@@ -33,6 +33,6 @@ small="data.train_batch_size=4 actor_rollout_ref.rollout.n=4 actor_rollout_ref.a
 CPU=1 QUIET=1 TOTAL_STEPS=$STEPS MODEL="$OUT/model" TRAIN="$OUT/data/train.parquet" VAL="$OUT/data/val.parquet" \
   EXPERIMENT=quickstart OUTPUT_ROOT="$OUT/runs" NGPUS=1 SAVE_FREQ=$STEPS \
   COMMON_ARGS="$(echo $small)" \
-  EVAL_ARGS="--data fixtures --benchmarks math500,aime24,amc23,olympiadbench --samples 2 --max-new-tokens 64 --no-progress" \
+  EVAL_ARGS="--data fixtures --benchmarks math500,aime24,amc23,olympiadbench --samples 2 --max-new-tokens 64 --batch-size 80 --no-progress" \
   bash "$here/lapo_pipeline.sh"
 echo "[quickstart] finished in $(( $(date +%s) - start )) s"

@@ -59,6 +59,8 @@ CPU_TRAINER_OVERRIDES: list[str] = [
     # advertise a logical GPU because verl's ResourcePoolManager always asks for GPUs.
     "ray_kwargs.ray_init.num_cpus=8",
     "+ray_kwargs.ray_init.num_gpus=1",
+    # Ray's dashboard is a handful of extra processes that compete for the laptop's cores at start-up
+    "+ray_kwargs.ray_init.include_dashboard=False",
     # ---- speed (measured with benchmarks/bench_cpu_speed.py; see README "CPU backend")
     # verl's padding-free path packs a whole micro-batch into one sequence for flash-attn's varlen kernels;
     # with sdpa on CPU that becomes one attention over the packed length, quadratic in it (3.4x slower step).
