@@ -83,7 +83,8 @@ class HFRolloutServer:
         self._queue: Optional[asyncio.Queue] = None
         self._batch_task: Optional[asyncio.Task] = None
         self._max_batch = max(1, int(getattr(self.config, "max_num_seqs", 0) or 1))
-        self._gather_window_s = 0.02
+        self._gather_window_s = 0.05
+        self.batch_sizes: list[int] = []  # requests per sampled batch, in order (diagnostics; get_weight_info)
 
         dtype = _to_dtype(getattr(self.config, "dtype", "float32"))
         self.model = AutoModelForCausalLM.from_pretrained(
@@ -242,6 +243,7 @@ class HFRolloutServer:
                     chunk = items[start:start + self._max_batch]
                     try:
                         async with self._lock:
+                            started = time.time()
                             results = await asyncio.to_thread(
                                 self._sample_batch, [it[1] for it in chunk], chunk[0][2],
                                 [self._max_new_tokens(len(it[1]), it[2]) for it in chunk],
@@ -251,6 +253,9 @@ class HFRolloutServer:
                             if not it[3].done():
                                 it[3].set_exception(exc)
                         continue
+                    self.batch_sizes.append(len(chunk))
+                    logger.info("hf rollout replica %d: sampled %d requests in one batch in %.2fs",
+                                self.replica_rank, len(chunk), time.time() - started)
                     for it, result in zip(chunk, results, strict=True):
                         if not it[3].done():
                             it[3].set_result(result)
@@ -307,7 +312,8 @@ class HFRolloutServer:
         """Version counter and a checksum of the weights (used by tests to see a sync arrive)."""
         with torch.no_grad():
             checksum = float(sum(p.float().abs().sum() for p in self.model.parameters()))
-        return {"version": self.weight_versions, "checksum": checksum, "global_steps": self.global_steps}
+        return {"version": self.weight_versions, "checksum": checksum, "global_steps": self.global_steps,
+                "batch_sizes": list(self.batch_sizes[-64:])}
 
     async def set_global_steps(self, global_steps: int) -> None:
         self.global_steps = global_steps
