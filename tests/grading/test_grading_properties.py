@@ -32,12 +32,13 @@ def test_every_math500_answer_grades_equal_to_itself_boxed():
 
 def _respace(s: str, rng: random.Random) -> str:
     # insert spaces only where LaTeX ignores them: around operators/brackets, never inside a
-    # command name or a number
+    # command name or a number, and never next to a comma (the grader reads "1,234" as a number
+    # with a thousands separator and "1, 234" as a list, by design)
     out = []
     for i, c in enumerate(s):
         out.append(c)
         nxt = s[i + 1] if i + 1 < len(s) else ""
-        if c in "+-=,()[]{}^_" or nxt in "+-=,()[]{}^_\\":
+        if (c in "+-=()[]{}^_" or nxt in "+-=()[]{}^_\\") and nxt != "," and c != ",":
             if not (c == "\\" or (c.isalpha() and nxt.isalpha())) and rng.random() < 0.5:
                 out.append(" ")
     return "".join(out)
