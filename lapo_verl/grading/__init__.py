@@ -29,7 +29,7 @@ from .extract import (
     prompt_tail_text,
     strip_ground_truth,
 )
-from .normalize import fast_equal, normalize
+from .normalize import decimal_approximation, fast_equal, normalize
 from .verify_pool import ERROR, TIMEOUT, VerifyPool, get_pool
 
 __all__ = [
@@ -144,6 +144,8 @@ def grade(
         if verdict is False or not use_verify:
             return _finish(GradeResult(False, extracted, "mismatch"), stats)
         res = get_pool().check(gold, extracted, timeout_s)
+        if res is True and decimal_approximation(extracted, gold):
+            res = False  # math-verify accepts decimal approximations of exact answers; the rules do not
         if res is True:
             return _finish(GradeResult(True, extracted, "match_verify"), stats)
         if res is False:
