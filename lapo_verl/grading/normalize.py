@@ -940,17 +940,21 @@ def _function_equal(p: str, g: str, used: frozenset, dp: _Deg, dg: _Deg) -> bool
             if agreed > deg:
                 return True
         return None
-    grid = [{}]
-    for c in names:
-        grid = [dict(pt, **{c: x}) for pt in grid for x in _POINTS_1D[: deg + 1]]
-    for pt in grid:
-        a, b = _value_at(p, pt), _value_at(g, pt)
-        if a is None or b is None:
-            return None  # a pole on the grid: no proof
-        r = _values_equal(a, b)
-        if r is not True:
-            return r
-    return True
+    for offset in (0, 1, deg + 1):  # another grid when one meets a pole (x = 0 in 1/x, ...)
+        values = _POINTS_1D[offset : offset + deg + 1]
+        grid = [{}]
+        for c in names:
+            grid = [dict(pt, **{c: x}) for pt in grid for x in values]
+        for pt in grid:
+            a, b = _value_at(p, pt), _value_at(g, pt)
+            if a is None or b is None:
+                break  # a pole on the grid: no proof from this grid
+            r = _values_equal(a, b)
+            if r is not True:
+                return r
+        else:
+            return True
+    return None
 
 
 def _varies(s: str, used: frozenset) -> bool:
@@ -1127,10 +1131,12 @@ def _compare(p: str, g: str, ppct: bool, gpct: bool) -> bool | None:
             return _elements_equal(ps, gs, False, ppct, gpct)
         return None
     if op[0] != og[0]:
+        sp, sg = _split_top(op[1]), _split_top(og[1])
         if op[0].startswith("br") and og[0].startswith("br"):
-            sp, sg = _split_top(op[1]), _split_top(og[1])
             if sp and sg and len(sp) == 2 and len(sg) == 2:
                 return False  # "(1,2)" vs "(1,2]": different intervals
+        elif {op[0][:2], og[0][:2]} == {"br", "se"} and sp and sg and len(sp) >= 2 and len(sg) >= 2:
+            return False  # "(1,2)" vs "\{1,2\}": a tuple or an interval is not a set
         return None
     kind = op[0]
     if kind == "matrix":
