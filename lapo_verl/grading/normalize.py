@@ -60,6 +60,7 @@ _TRAIL_TEXT_UNIT_RE = re.compile(
     r"^(?P<num>.*?(?:[\d}]|\\pi))\s*\\(?:text|mbox|mathrm)\s*\{\s*(?P<u>[^{}]*)\}\s*(?:\^\s*\{?\d\}?)?\s*$"
 )
 _AND_RE = re.compile(r"\s*\\(?:text|mbox|mathrm)\s*\{\s*(?:and|or)\s*\}\s*|(?<=\d)\s+(?:and|or)\s+(?=[-\d\\])")
+_LATEX_THOUSANDS_RE = re.compile(r"(\d),\\!\s*(?=\d{3}(?!\d))")
 _TRIG_RE = re.compile(r"\\(?:sin|cos|tan|cot|sec|csc)")
 _OVERLINE_RE = re.compile(r"(-?)(\d*)\.(\d*)\\overline\{(\d+)\}")
 
@@ -128,6 +129,9 @@ def normalize(ans: str) -> tuple[str, bool]:
         s = s[2:-2]
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac").replace("\\cfrac", "\\frac")
     s = s.replace("\\dbinom", "\\binom").replace("\\tbinom", "\\binom")
+    # "11,\\! 111,\\! 100": LaTeX's explicit thousands separator, whatever the spacing
+    if ",\\!" in s:
+        s = _LATEX_THOUSANDS_RE.sub(r"\1,", s)
     for r in _REMOVE:
         if r in s:
             s = s.replace(r, "")
@@ -203,11 +207,16 @@ class _Undecided(Exception):
     pass
 
 
+class _Undefined(_Undecided):
+    """A constant divided by an exact zero (``\\frac{4}{0}``): no number at all."""
+
+
 _TOKEN_RE = re.compile(
     r"\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d+(?:[eE][-+]?\d+)?"
     r"|\\[a-zA-Z]+|[a-zA-Z]|\*\*|[-+*/^(){}\[\]]"
 )
-_ALLOWED_CMDS = {"\\frac", "\\sqrt", "\\pi", "\\sin", "\\cos", "\\tan", "\\ln", "\\log", "\\exp"}
+_ALLOWED_CMDS = {"\\frac", "\\sqrt", "\\pi", "\\sin", "\\cos", "\\tan", "\\cot", "\\sec", "\\csc", "\\ln",
+                 "\\log", "\\exp"}
 _MAX_INT_BITS = 4000
 _MAX_TERMS = 64  # terms of an exact algebraic value before giving up exactness
 _VARS = frozenset("abcdfghjklmnopqrstuvwxyzABCDFGHJKLMNOPQRSTUVWXYZ")  # not e, i, E, I (constants)
@@ -557,6 +566,8 @@ def _div(a, b):
             raise _Undecided
         x, y = _deg(a), _deg(b)
         return _Deg(x.num + y.den, x.den + y.num, x.rational and y.rational)
+    if isinstance(b, Fraction) and b == 0:
+        raise _Undefined
     if b == 0:
         raise _Undecided
     if isinstance(a, Fraction) and isinstance(b, Fraction):
@@ -631,7 +642,8 @@ def _pow(a, e):
 
 
 # "\log" without a base is ln or log10 depending on the author: undecided
-_FUNCS = {"\\sin": "sin", "\\cos": "cos", "\\tan": "tan", "\\ln": "ln", "\\exp": "exp"}
+_FUNCS = {"\\sin": "sin", "\\cos": "cos", "\\tan": "tan", "\\cot": "cot", "\\sec": "sec", "\\csc": "csc",
+          "\\ln": "ln", "\\exp": "exp"}
 
 
 def _func(name: str, x):
@@ -795,8 +807,16 @@ class _Eval:
             return _PI
         if p in _FUNCS or p == "\\log":
             nxt = self.peek()
+            if nxt == "*" and self.i + 1 < len(self.t) and len(self.t[self.i + 1]) == 1 and self.t[self.i + 1].isalpha():
+                self.take()  # "\\cot{}x": the command/letter separator
+                nxt = self.peek()
             if nxt in ("(", "{"):
                 x = self.atom()
+            elif nxt is not None and len(nxt) == 1 and nxt.isalpha() and (
+                self.i + 1 >= len(self.t) or self.t[self.i + 1] in ("+", "-", "*", "/", ")", "}", "]")
+                or self.t[self.i + 1].startswith("\\")
+            ):
+                x = self.var(self.take())  # "\\cot x", "\\sin x\\cos x" ("\\sin xy" stays undecided)
             elif p == "\\ln" and nxt is not None and nxt[0].isdigit() and (
                 self.i + 1 >= len(self.t) or self.t[self.i + 1] in ("+", "-", "*", "/", ")", "}", "]")
             ):
@@ -878,6 +898,18 @@ def _scalar_values(s: str):
     if used:
         return None, used, _deg(v)
     return v, used, _CONST_DEG
+
+
+@lru_cache(maxsize=4096)
+def _is_undefined(s: str) -> bool:
+    """True when ``s`` divides by an exact zero (and uses no variables)."""
+    try:
+        _evaluate(s, None)
+    except _Undefined:
+        return True
+    except _EVAL_ERRORS:
+        return False
+    return False
 
 
 def _constant(s: str):
@@ -975,14 +1007,27 @@ def _scaled(v, k: int):
     return _div(v, Fraction(k))
 
 
+_INFINITY = {"\\infty": 1, "+\\infty": 1, "-\\infty": -1}
+
+
 def _scalar_equal(p: str, g: str, ppct: bool, gpct: bool) -> bool | None:
     if p == g and ppct == gpct:
         return True
     ap = _scalar_values(p)
     ag = _scalar_values(g)
+    ip, ig = _INFINITY.get(p), _INFINITY.get(g)
+    if ip is not None or ig is not None:
+        if ip is not None and ig is not None:
+            return ip == ig
+        other = ag if ip is not None else ap
+        return False if other is not None and not other[1] else None  # infinity is no finite number
     if ap is None or ag is None:
         if p == g:
             return True  # percent on one side only: "50%" vs "50"
+        if (ap is None and ag is not None and not ag[1] and _is_undefined(p)) or (
+            ag is None and ap is not None and not ap[1] and _is_undefined(g)
+        ):
+            return False  # "\\frac{4}{0}" is no number
         if p.isalpha() and g.isalpha() and len(p) >= 3 and p.lower() == g.lower():
             return True  # text answers: "Monday" vs "monday"
         return None
@@ -1073,6 +1118,8 @@ def _is_scalar(s: str) -> bool:
 
 
 def _elements_equal(ps, gs, ordered, ppct, gpct) -> bool | None:
+    if not ordered:  # "1\\pm\\sqrt2" in a set or list stands for two elements
+        ps, gs = _expand_pm_elements(ps), _expand_pm_elements(gs)
     if len(ps) != len(gs):
         return False
     if ordered:
@@ -1100,6 +1147,16 @@ def _elements_equal(ps, gs, ordered, ppct, gpct) -> bool | None:
             return None if undecided else False
         remaining.pop(hit)
     return True
+
+
+def _expand_pm_elements(elems: list[str]) -> list[str]:
+    out = []
+    for x in elems:
+        if "\\pm" in x or "\\mp" in x:
+            out.extend(_split_top(_expand_pm(x)) or [x])
+        else:
+            out.append(x)
+    return out
 
 
 def _compare(p: str, g: str, ppct: bool, gpct: bool) -> bool | None:
@@ -1179,6 +1236,14 @@ _CHOICE_RE = re.compile(r"^\(([A-E])\)(.*)$")
 
 def _is_number(s: str) -> bool:
     return _constant(s) is not None
+
+
+def _is_scalar_value(s: str) -> bool:
+    """A single evaluable value: a number, an expression in variables, a complex ``a+bi``."""
+    if _scalar_values(s) is not None:
+        return True
+    c = _complex_value(s)
+    return c is not None and c[2]
 
 
 def _n_elements(s: str) -> int:
@@ -1354,6 +1419,8 @@ def _base_equal(p: str, g: str) -> bool | None | str:
         return "n/a"
     if vp is not None and vg is not None:
         return vp == vg
+    if mp is not None and mg is not None and mp.group(2) == mg.group(2):
+        return False  # same base, one side's digits invalid ("90_9" vs "40_9"): different strings
     if (mp is not None and vp is None) or (mg is not None and vg is None):
         return None  # the other side looks like a numeral with digits invalid for its base
     m, v, other = (mp, vp, g) if vp is not None else (mg, vg, p)
@@ -1361,7 +1428,8 @@ def _base_equal(p: str, g: str) -> bool | None | str:
         return True
     c = _constant(other)
     if c is None:
-        return None
+        cv = _complex_value(other)
+        return False if cv is not None and cv[2] else None  # a numeral is not a non-real number
     return c == v
 
 
@@ -1403,6 +1471,9 @@ def fast_equal(pred: str, gold: str) -> bool | None:
         return r
     if len(p) == 1 and len(g) == 1 and p.isupper() and g.isupper():
         return False  # different choice letters / point names
+    for x, ty in ((p, tg), (g, tp)):
+        if len(x) == 1 and x in "ABCDE" and ty is not None and len(ty) >= 3:
+            return False  # a choice letter is not a word answer ("B" vs "\text{Evelyn}")
     # a number against a choice letter or a (non-number) word
     for x, tx, y in ((p, tp, g), (g, tg, p)):
         if (tx is not None and tx not in _NUMBER_WORDS) or (len(x) == 1 and x.isupper()):
@@ -1438,8 +1509,8 @@ def fast_equal(pred: str, gold: str) -> bool | None:
                 return _elements_equal(up, ug, False, ppct, gpct)
             except (RecursionError, _Undecided):
                 return None
-        if (len(up or []) > 1 and _is_number(g)) or (len(ug or []) > 1 and _is_number(p)):
-            return False  # a union of intervals is not a number
+        if (len(up or []) > 1 and _is_scalar_value(g)) or (len(ug or []) > 1 and _is_scalar_value(p)):
+            return False  # a union of intervals is not a number or a scalar expression
         return None
     if ("=" in p and _is_number(g) and "=" not in g) or ("=" in g and _is_number(p) and "=" not in p):
         return False  # an equation / relation is not a number
@@ -1448,8 +1519,8 @@ def fast_equal(pred: str, gold: str) -> bool | None:
     try:
         r = _compare(p, g, ppct, gpct)
         if r is None:
-            # a number can never equal a structure of two or more elements
-            if (_is_number(p) and _n_elements(g) >= 2) or (_is_number(g) and _n_elements(p) >= 2):
+            # a number or scalar expression never equals a structure of two or more elements
+            if (_is_scalar_value(p) and _n_elements(g) >= 2) or (_is_scalar_value(g) and _n_elements(p) >= 2):
                 return False
         return r
     except (RecursionError, _Undecided):
