@@ -1,19 +1,21 @@
-"""Fast in-process equivalence: string normalisation + exact numeric evaluation.
+"""Fast in-process equivalence: string normalisation + exact evaluation.
 
 ``fast_equal(pred, gold)`` returns True (certainly equal), False (certainly different) or None
-(undecided: ask math-verify). It must never return True for answers that are not equal.
+(undecided: ask math-verify). It must never return True for answers that are not equal: "equal"
+comes only from identical normalised strings, exact arithmetic, or an identity proven by exact
+evaluation (see docs/grading.md, "Equivalence", for every rule).
 
 * Normalisation removes notation only: spacing commands, ``\\left``/``\\right``, ``\\dfrac`` /
-  ``\\tfrac``, degree signs, ``\\%``, trailing ``\\text{unit}``, ``\\$``, thousands separators,
-  ``x =`` prefixes, trailing periods.
-* A small recursive-descent evaluator handles integers, decimals, scientific notation,
-  ``\\frac``, ``\\sqrt``, ``^``, ``\\pi``, ``+ - * /`` and implicit products. Rational
-  arithmetic is exact (``fractions.Fraction``); anything with roots or pi is a float compared at
-  a relative 1e-9 (values computed to ~1e-16; different closed forms of math answers are never
-  that close). Expressions in single-letter variables are compared by exact evaluation at fixed
-  random rational points (polynomial identity testing) -- only when they are rational functions.
-* Tuples, intervals, sets, comma lists and matrices are compared element by element (sets and
-  bare comma lists unordered).
+  ``\\tfrac``, degree signs, ``\\%``, units, ``\\$``, thousands separators (``1,234`` without spaces
+  or ``1,\\!234``), ``x =`` prefixes, trailing periods, unicode fractions and symbols.
+* A recursive-descent evaluator computes exact values: rationals (``Fraction``) and sums of
+  radicals and powers of pi in a canonical form (``_Alg``); other values (trigonometry, logs, ``e``)
+  at 60 digits with mpmath, which can only prove a difference.
+* Expressions in variables differ if they differ at a point (points include 0, negatives and
+  non-integers); they are equal only as rational functions compared on a grid of ``degree + 1``
+  points per variable (a polynomial identity proof).
+* Tuples and intervals compare in order, sets and bare comma lists unordered, named results
+  (``x=3, y=2``) by name, base-``b`` numerals by value, matrices element by element.
 * Percent: "50\\%" equals "50" and "0.5" (a percent sign on one side scales by 100).
 """
 
