@@ -73,7 +73,7 @@ def _repeating(m: re.Match) -> str:
     a = Fraction(int(ip + fp + rep) - int(ip + fp or "0"), (10 ** len(rep) - 1) * 10 ** len(fp))
     return f"{sign}\\frac{{{a.numerator}}}{{{a.denominator}}}"
 _TRAIL_UNIT_RE = re.compile(r"^(?P<num>.*?(?:[\d}]|\\pi))\s+(?:" + _UNIT_WORDS + r")\s*\.?$", re.IGNORECASE)
-_THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_THOUSANDS_RE = re.compile(r"^[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _ASSIGN_RE = re.compile(r"^\s*(?:[a-zA-Z]|\\[a-zA-Z]+)(?:_\{?[\w]+\}?)?\s*(?:=|\\in)\s*(?=\S)")
 _FRAC_SHORT_RE = re.compile(r"\\frac\s*(\d)\s*(\d)")
 _FRAC_SHORT2_RE = re.compile(r"\\frac\s*(\d)\s*\{")
@@ -1348,6 +1348,12 @@ def _unnamed_elements(s: str) -> list[str] | None:
     return parts if parts and len(parts) >= 2 else None
 
 
+def _name_order(name: str) -> tuple[bool, str]:
+    """Conventional order of unknowns: Latin letters alphabetically (x, y, z; a, b, c), then Greek
+    (r before \\theta)."""
+    return name.startswith("\\"), name
+
+
 def _named_equal(p: str, g: str, ppct: bool, gpct: bool) -> bool | None | str:
     """Named results (``x=3,y=2``). Returns a verdict, or "n/a" when neither side is named.
 
@@ -1356,7 +1362,8 @@ def _named_equal(p: str, g: str, ppct: bool, gpct: bool) -> bool | None | str:
     * One name repeated (``x=2,x=-2``: the solutions of one unknown): names dropped, compared as an
       unordered list (also against an unnamed list).
     * Distinct names against an unnamed tuple or list: the named values in alphabetical order of
-      the names (``y=2,x=3`` is the pair ``(3,2)``), compared in order.
+      the names, Latin before Greek (``y=2,x=3`` is the pair ``(3,2)``; ``r=2,\\theta=\\pi`` is
+      ``(2,\\pi)``), compared in order.
     """
     np_, ng = _named_parts(p), _named_parts(g)
     if np_ is None and ng is None:
@@ -1375,7 +1382,7 @@ def _named_equal(p: str, g: str, ppct: bool, gpct: bool) -> bool | None | str:
         dp, dg = distinct(np_), distinct(ng)
         if dp is None or dg is None or set(dp) != set(dg):
             return None
-        return _elements_equal([dp[k] for k in sorted(dp)], [dg[k] for k in sorted(dp)], True, ppct, gpct)
+        return _elements_equal([dp[k] for k in dp], [dg[k] for k in dp], True, ppct, gpct)
     named, other = (np_, g) if np_ is not None else (ng, p)
     elems = _unnamed_elements(other)
     if elems is None:
@@ -1389,7 +1396,7 @@ def _named_equal(p: str, g: str, ppct: bool, gpct: bool) -> bool | None | str:
     d = distinct(named)
     if d is None:
         return None
-    vals = [d[k] for k in sorted(d)]
+    vals = [d[k] for k in sorted(d, key=_name_order)]
     ps, gs = (vals, elems) if np_ is not None else (elems, vals)
     return _elements_equal(ps, gs, True, ppct, gpct)
 
@@ -1451,10 +1458,18 @@ def _choice_equal(p: str, g: str) -> bool | None | str:
     return lp == lg
 
 
-def _strip_tuple_assign(s: str) -> str:
-    """``(x,y)=(3,2)`` -> ``(3,2)`` (the names are in the same order as the values)."""
+def _tuple_assign(s: str, other: str) -> str:
+    """``(x,y)=(3,2)``: against a named answer it becomes ``x=3,y=2``; otherwise ``(3,2)`` (the
+    values in the order the names were written)."""
     m = _TUPLE_ASSIGN_RE.match(s)
-    return s[m.end() :] if m else s
+    if not m:
+        return s
+    values = s[m.end() :]
+    if _named_parts(other) is not None and _outer(values) is not None:
+        names, vals = m.group(1).split(","), _split_top(_outer(values)[1])
+        if vals is not None and len(names) == len(vals):
+            return ",".join(f"{n}={v}" for n, v in zip(names, vals))
+    return values
 
 
 def fast_equal(pred: str, gold: str) -> bool | None:
@@ -1487,7 +1502,8 @@ def fast_equal(pred: str, gold: str) -> bool | None:
     for x, tx, y in ((p, tp, g), (g, tg, p)):
         if tx is not None and tx not in _NUMBER_WORDS and _n_elements(y) >= 2:
             return False  # a word never equals a tuple / list / matrix
-    p, g = _strip_tuple_assign(_expand_pm(p)), _strip_tuple_assign(_expand_pm(g))
+    p, g = _expand_pm(p), _expand_pm(g)
+    p, g = _tuple_assign(p, g), _tuple_assign(g, p)
     if p == g:
         return True
     try:
