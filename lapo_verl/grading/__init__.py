@@ -1,6 +1,8 @@
 """Answer grading shared by the training rewards and evaluation.
 
-``grade(response, ground_truth)`` extracts the final answer (see :mod:`.extract` for the rules,
+``grade_completion(response, ground_truth, prompt_tail=..., truncated=...)`` is the one call of the
+training reward managers and of ``lapo-verl eval`` (it derives ``reasoning_prefilled`` from the
+prompt's tail). ``grade(response, ground_truth)`` extracts the final answer (see :mod:`.extract` for the rules,
 including the truncation rule), then decides equivalence: a fast in-process path
 (:mod:`.normalize`: normalised strings, exact rational evaluation) settles most answers; the
 undecided rest goes to math-verify in a subprocess pool with a hard deadline
