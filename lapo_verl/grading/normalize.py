@@ -1233,7 +1233,7 @@ _NUMBER_WORDS = {
     "none", "infinity", "infinite", "undefined",
 }
 _BASE_RE = re.compile(r"\(?([0-9A-Za-z]+)\)?_\{?(\d+)\}?")
-_CHOICE_RE = re.compile(r"^\(([A-E])\)(.*)$")
+_CHOICE_RE = re.compile(r"^\(([A-E])\)(?!.*\([A-E]\))(.*)$")  # one label ("(B)(C)" is two)
 
 
 def _is_number(s: str) -> bool:
@@ -1439,7 +1439,7 @@ def _base_equal(p: str, g: str) -> bool | None | str:
     if c is None:
         cv = _complex_value(other)
         return False if cv is not None and cv[2] else None  # a numeral is not a non-real number
-    return c == v
+    return _values_equal(c, Fraction(v))
 
 
 def _choice_equal(p: str, g: str) -> bool | None | str:
