@@ -1472,12 +1472,28 @@ def _tuple_assign(s: str, other: str) -> str:
     return values
 
 
+_UNIT_TEXT_RE = re.compile(r"\\(?:text|mbox|mathrm)\s*\{\s*(?:[\d.]+\s+)?([a-zA-Z][a-zA-Z ]*?)\s*\}\s*(?:\^\s*\{?\d\}?)?\s*\.?\s*$")
+_UNIT_WORD_RE = re.compile(r"(?<=[\d}])\s+(" + _UNIT_WORDS + r")\s*\.?$", re.IGNORECASE)
+
+
+def _unit_of(ans: str) -> str | None:
+    """The unit an answer ends with (``12 \\text{ cm}``, ``\\text{12 cm}``, ``5 meters``), singular, lower case."""
+    m = _UNIT_TEXT_RE.search(ans) or _UNIT_WORD_RE.search(ans)
+    if not m:
+        return None
+    u = re.sub(r"\s+", " ", re.sub(r"\^.*$", "", m.group(1)).strip().lower())  # cm^2 -> cm (lenient)
+    return u[:-1] if u.endswith("s") and len(u) > 3 else u
+
+
 def fast_equal(pred: str, gold: str) -> bool | None:
     """True / False when certain, None when math-verify must decide."""
     p, ppct = normalize(pred)
     g, gpct = normalize(gold)
     if not p or not g:
         return None
+    up, ug = _unit_of(pred), _unit_of(gold)
+    if up is not None and ug is not None and up != ug and _is_number(p) and _is_number(g):
+        return False  # "12 cm" is not "12 m": units stripped on both sides must agree
     if p == g:
         return True
     tp, tg = _text_word(pred), _text_word(gold)

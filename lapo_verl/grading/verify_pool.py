@@ -4,9 +4,9 @@ math-verify's own timeouts use ``signal.alarm`` and only work in the main thread
 from executor threads. So the slow path runs in worker processes
 (``python -m lapo_verl.grading._worker``), one request at a time per worker, and the calling
 thread waits on the worker's pipe with ``select`` until the deadline. A worker that misses the
-deadline is killed (SIGKILL) and a replacement is started at once (its import runs in the
-background), so a sympy hang costs one answer ``timeout_s`` plus a few milliseconds and never blocks
-anything else. A replacement that is still starting when the next answer arrives counts against
+deadline is killed (SIGKILL) at once; a background thread reaps it and starts a replacement (its
+import runs in the background), so a sympy hang costs one answer ``timeout_s`` plus a few
+milliseconds and never blocks anything else. A replacement that is still starting when the next answer arrives counts against
 that answer's deadline too (the answer times out rather than waiting for the import); only the
 first start of a worker is waited for without a deadline.
 
@@ -36,6 +36,7 @@ TIMEOUT = "timeout"
 ERROR = "error"
 _STARTUP_TIMEOUT_S = 60.0
 _NOT_READY = "not_ready"  # a replacement worker still importing when the deadline passed
+_HANDED_OFF = object()  # the slot is refilled by the thread that replaces a killed worker
 
 
 class _Worker:
@@ -104,6 +105,12 @@ class _Worker:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def signal_kill(self) -> None:
+        try:
+            self.proc.kill()
+        except Exception:  # noqa: BLE001
+            pass
 
     def kill(self) -> None:
         try:
@@ -180,8 +187,10 @@ class VerifyPool:
             if res == _NOT_READY:
                 res = TIMEOUT  # keep the starting worker
             elif res == TIMEOUT:
-                w.kill()
-                w = self._spawn(replacement=True)  # starts importing now, off this answer's clock
+                # SIGKILL now; reaping it and starting the replacement happen off this answer's clock
+                w.signal_kill()
+                threading.Thread(target=self._replace, args=(w,), daemon=True).start()
+                w = _HANDED_OFF
         except Exception:  # noqa: BLE001 - broken pipe, dead worker, bad json
             if w is not None:
                 w.kill()
@@ -193,13 +202,23 @@ class VerifyPool:
             w = None
             raise
         finally:
-            self._slots.put(w)
+            if w is not _HANDED_OFF:
+                self._slots.put(w)
         if isinstance(res, bool):
             with self._cache_lock:
                 self._cache[(gold, pred)] = res
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return res
+
+    def _replace(self, old: "_Worker") -> None:
+        """Reap a killed worker and put a fresh one (importing in the background) into its slot."""
+        old.kill()
+        try:
+            new = None if self.closed else self._spawn(replacement=True)
+        except Exception:  # noqa: BLE001 - the next check() spawns one
+            new = None
+        self._slots.put(new)
 
     def clear_cache(self) -> None:
         with self._cache_lock:
