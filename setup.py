@@ -43,6 +43,7 @@ setup(
         "tqdm",
         "matplotlib",
         "math-verify>=0.7",
+        "mpmath>=1.2",  # the grader's 60-digit values (already required by math-verify's sympy)
         # verl 0.9.1 imports these on its V1 trainer / agent-loop path without declaring them.
         "transferqueue",
         "cachetools",

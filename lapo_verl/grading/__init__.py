@@ -1,10 +1,13 @@
 """Answer grading shared by the training rewards and evaluation.
 
-``grade(response, ground_truth)`` extracts the final answer (see :mod:`.extract` for the rules,
+``grade_completion(response, ground_truth, prompt_tail=..., truncated=...)`` is the one call of the
+training reward managers and of ``lapo-verl eval`` (it derives ``reasoning_prefilled`` from the
+prompt's tail). ``grade(response, ground_truth)`` extracts the final answer (see :mod:`.extract` for the rules,
 including the truncation rule), then decides equivalence: a fast in-process path
 (:mod:`.normalize`: normalised strings, exact rational evaluation) settles most answers; the
 undecided rest goes to math-verify in a subprocess pool with a hard deadline
-(:mod:`.verify_pool`). ``grade`` never raises: failures are ``correct=False`` with a reason.
+(:mod:`.verify_pool`). ``grade`` never raises an ``Exception``: failures are ``correct=False``
+with a reason (Ctrl-C and ``SystemExit`` do propagate).
 
 Truncation rule (``truncated=True``: the response hit the length limit): the response counts only
 if it closed its reasoning with ``</think>`` and a complete ``\\boxed{}`` answer follows; otherwise
@@ -20,8 +23,15 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from .extract import extract_answer, last_boxed, strip_ground_truth
-from .normalize import fast_equal, normalize
+from .extract import (
+    PROMPT_TAIL_TOKENS,
+    extract_answer,
+    last_boxed,
+    prompt_opens_reasoning,
+    prompt_tail_text,
+    strip_ground_truth,
+)
+from .normalize import decimal_approximation, fast_equal, normalize
 from .verify_pool import ERROR, TIMEOUT, VerifyPool, get_pool
 
 __all__ = [
@@ -33,7 +43,11 @@ __all__ = [
     "extract_answer",
     "fast_equal",
     "grade",
+    "grade_completion",
     "grade_fast",
+    "PROMPT_TAIL_TOKENS",
+    "prompt_opens_reasoning",
+    "prompt_tail_text",
     "last_boxed",
     "normalize",
     "strip_ground_truth",
@@ -110,7 +124,9 @@ def grade(
     use_verify: bool = True,
     stats: GradingStats | None = None,
 ) -> GradeResult:
-    """Grade one response against its ground truth. Never raises.
+    """Grade one response against its ground truth. Never raises an ``Exception`` (a failure is a
+    verdict with reason ``"error"``); ``KeyboardInterrupt`` and ``SystemExit`` propagate, so an
+    interrupted evaluation stores no verdict for the answer being graded.
 
     ``reasoning_prefilled=True``: the prompt ended with ``<think>``, so a response without
     ``</think>`` never finished reasoning and has no answer. ``use_verify=False``: fast path only
@@ -130,6 +146,8 @@ def grade(
         if verdict is False or not use_verify:
             return _finish(GradeResult(False, extracted, "mismatch"), stats)
         res = get_pool().check(gold, extracted, timeout_s)
+        if res is True and decimal_approximation(extracted, gold):
+            res = False  # math-verify accepts decimal approximations of exact answers; the rules do not
         if res is True:
             return _finish(GradeResult(True, extracted, "match_verify"), stats)
         if res is False:
@@ -137,8 +155,29 @@ def grade(
         if res == TIMEOUT:
             return _finish(GradeResult(False, extracted, "timeout"), stats)
         return _finish(GradeResult(False, extracted, "error"), stats)
-    except BaseException:  # noqa: BLE001 - never raise into verl
+    except Exception:  # noqa: BLE001 - never raise into verl; KeyboardInterrupt / SystemExit propagate
         return _finish(GradeResult(False, extracted if isinstance(extracted, str) else None, "error"), stats)
+
+
+def grade_completion(
+    response: str,
+    ground_truth: str,
+    *,
+    prompt_tail: str | None,
+    truncated: bool,
+    timeout_s: float = 2.0,
+    stats: GradingStats | None = None,
+) -> GradeResult:
+    """The one grading call of the training reward managers and of ``lapo-verl eval``.
+
+    ``prompt_tail``: the end of the prompt as text (``prompt_tail_text(tokenizer, prompt_ids)``),
+    or None when unknown. A prompt that ends inside an unclosed ``<think>`` means the reasoning was
+    prefilled: the response must close it before an answer counts (``reasoning_prefilled``).
+    ``truncated``: the response hit the length limit (see the module's truncation rule).
+    """
+    prefilled = prompt_tail is not None and prompt_opens_reasoning(prompt_tail)
+    return grade(response, ground_truth, truncated=truncated, timeout_s=timeout_s,
+                 reasoning_prefilled=prefilled, stats=stats)
 
 
 def grade_fast(response: str, ground_truth: str, *, truncated: bool = False) -> GradeResult:

@@ -152,3 +152,23 @@ def strip_ground_truth(gt: str) -> str:
         if b is not None:
             gt = b
     return _strip_math_delims(gt)
+
+
+#: prompt tokens inspected for an unclosed ``<think>`` (covers a generation prompt and a plan sentence)
+PROMPT_TAIL_TOKENS = 64
+
+
+def prompt_opens_reasoning(prompt_tail_text: str) -> bool:
+    """True when the prompt ends inside an unclosed ``<think>`` (R1 templates, the paper format, stage-2
+    plans): the response then holds only the rest of the reasoning, and an answer counts only after the
+    model closes it with ``</think>`` (``reasoning_prefilled``)."""
+    start = prompt_tail_text.rfind(_THINK_OPEN)
+    return start >= 0 and _THINK_CLOSE not in prompt_tail_text[start:]
+
+
+def prompt_tail_text(tokenizer, prompt_ids) -> str:
+    """The last ``PROMPT_TAIL_TOKENS`` prompt tokens decoded with special tokens kept (list or tensor)."""
+    tail = prompt_ids[-PROMPT_TAIL_TOKENS:]
+    if hasattr(tail, "tolist"):
+        tail = tail.tolist()
+    return tokenizer.decode(list(tail), skip_special_tokens=False)

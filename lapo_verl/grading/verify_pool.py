@@ -4,8 +4,15 @@ math-verify's own timeouts use ``signal.alarm`` and only work in the main thread
 from executor threads. So the slow path runs in worker processes
 (``python -m lapo_verl.grading._worker``), one request at a time per worker, and the calling
 thread waits on the worker's pipe with ``select`` until the deadline. A worker that misses the
-deadline is killed (SIGKILL) and replaced on next use, so a sympy hang costs one answer
-``timeout_s`` and never blocks anything else.
+deadline is killed (SIGKILL) at once; a background thread reaps it and starts a replacement (its
+import runs in the background), so a sympy hang costs one answer ``timeout_s`` plus a few
+milliseconds and never blocks anything else. A replacement that is still starting when the next answer arrives counts against
+that answer's deadline too (the answer times out rather than waiting for the import); only the
+first start of a worker is waited for without a deadline.
+
+Ctrl-C: workers run in their own session and ignore SIGINT, so a terminal interrupt reaches only
+the parent; a ``KeyboardInterrupt`` raised while waiting for a worker kills that worker (it may be
+busy) and propagates to the caller.
 
 Thread safety: workers are checked out of a ``queue.Queue``; a worker is used by exactly one
 thread at a time. The verdict cache is guarded by a lock.
@@ -28,10 +35,12 @@ from collections import OrderedDict
 TIMEOUT = "timeout"
 ERROR = "error"
 _STARTUP_TIMEOUT_S = 60.0
+_NOT_READY = "not_ready"  # a replacement worker still importing when the deadline passed
+_HANDED_OFF = object()  # the slot is refilled by the thread that replaces a killed worker
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, replacement: bool = False) -> None:
         env = dict(os.environ)
         env.setdefault("OMP_NUM_THREADS", "1")
         self.proc = subprocess.Popen(
@@ -42,7 +51,9 @@ class _Worker:
             env=env,
             bufsize=0,
             close_fds=True,
+            start_new_session=True,  # a terminal Ctrl-C goes to the parent only
         )
+        self.replacement = replacement
         self.fd = self.proc.stdout.fileno()
         self.buf = b""
         self.ready = False
@@ -72,11 +83,18 @@ class _Worker:
         self.ready = True
 
     def ask(self, gold: str, pred: str, timeout_s: float):
+        deadline = time.monotonic() + timeout_s
+        if not self.ready and self.replacement:
+            line = self._readline(deadline)
+            if line is None:
+                return _NOT_READY
+            if not line.startswith(b'["ready"'):
+                raise RuntimeError("math-verify worker did not start")
+            self.ready = True
         self.wait_ready()
         rid = next(self.ids)
         self.proc.stdin.write((json.dumps([rid, gold, pred]) + "\n").encode())
         self.proc.stdin.flush()
-        deadline = time.monotonic() + timeout_s
         while True:
             line = self._readline(deadline)
             if line is None:
@@ -87,6 +105,12 @@ class _Worker:
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def signal_kill(self) -> None:
+        try:
+            self.proc.kill()
+        except Exception:  # noqa: BLE001
+            pass
 
     def kill(self) -> None:
         try:
@@ -118,8 +142,8 @@ class VerifyPool:
         self._cache_lock = threading.Lock()
         self.closed = False
 
-    def _spawn(self) -> _Worker:
-        w = _Worker()
+    def _spawn(self, replacement: bool = False) -> _Worker:
+        w = _Worker(replacement)
         with self._all_lock:
             self._all = [x for x in self._all if x.alive()] + [w]
         return w
@@ -158,24 +182,43 @@ class VerifyPool:
             return TIMEOUT
         try:
             if w is None or not w.alive():
-                w = self._spawn()
+                w = self._spawn(replacement=w is not None)
             res = w.ask(gold, pred, timeout_s)
-            if res == TIMEOUT:
-                w.kill()
-                w = None
+            if res == _NOT_READY:
+                res = TIMEOUT  # keep the starting worker
+            elif res == TIMEOUT:
+                # SIGKILL now; reaping it and starting the replacement happen off this answer's clock
+                w.signal_kill()
+                threading.Thread(target=self._replace, args=(w,), daemon=True).start()
+                w = _HANDED_OFF
         except Exception:  # noqa: BLE001 - broken pipe, dead worker, bad json
             if w is not None:
                 w.kill()
             w = None
             res = ERROR
+        except BaseException:  # KeyboardInterrupt / SystemExit: the worker may be busy, drop it
+            if w is not None:
+                w.kill()
+            w = None
+            raise
         finally:
-            self._slots.put(w)
+            if w is not _HANDED_OFF:
+                self._slots.put(w)
         if isinstance(res, bool):
             with self._cache_lock:
                 self._cache[(gold, pred)] = res
                 if len(self._cache) > self._cache_size:
                     self._cache.popitem(last=False)
         return res
+
+    def _replace(self, old: "_Worker") -> None:
+        """Reap a killed worker and put a fresh one (importing in the background) into its slot."""
+        old.kill()
+        try:
+            new = None if self.closed else self._spawn(replacement=True)
+        except Exception:  # noqa: BLE001 - the next check() spawns one
+            new = None
+        self._slots.put(new)
 
     def clear_cache(self) -> None:
         with self._cache_lock:

@@ -27,7 +27,14 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from lapo_verl import config as lapo_config
 from lapo_verl.data.columns import PLAN_COLUMN, PROBLEM_ID_COLUMN, RECORD_COLUMN, TARGET_COLUMN
-from lapo_verl.grading import GradeResult, GradingStats, grade
+from lapo_verl.grading import (  # noqa: F401  (PROMPT_TAIL_TOKENS, prompt_opens_reasoning: re-exported)
+    PROMPT_TAIL_TOKENS,
+    GradeResult,
+    GradingStats,
+    grade_completion,
+    prompt_opens_reasoning,
+    prompt_tail_text,
+)
 from lapo_verl.records import RecordWriter
 from lapo_verl.rewards import (
     l1_exact_reward,
@@ -56,18 +63,8 @@ class ScoredRow:
     prompt_tail: Any = None  # last prompt token ids: tells whether the prompt opened <think>
 
 
-#: prompt tokens inspected for an unclosed ``<think>`` (covers the generation prompt and the plan sentence)
-PROMPT_TAIL_TOKENS = 64
 #: a reward worker logs its grading reasons once per this many responses
 GRADING_LOG_EVERY = 1024
-
-
-def prompt_opens_reasoning(prompt_tail_text: str) -> bool:
-    """True when the prompt ends inside an unclosed ``<think>`` (R1 templates, the paper format, stage-2
-    plans): the response then holds only the rest of the reasoning, and an answer counts only after the
-    model closes it with ``</think>``."""
-    start = prompt_tail_text.rfind("<think>")
-    return start >= 0 and "</think>" not in prompt_tail_text[start:]
 
 
 def _scalar(value: Any) -> Any:
@@ -134,7 +131,9 @@ class LapoRewardManagerBase(RewardManagerBase):
         return row, responses[:length]
 
     def _grade(self, response_ids, row: ScoredRow) -> tuple[GradeResult, str]:
-        text = self.tokenizer.decode(response_ids, skip_special_tokens=False)
+        # decoded as `lapo-verl eval` (and verl's own reward managers) decode responses: special tokens
+        # (the final EOS) removed, so one response gets one verdict in training and in evaluation
+        text = self.tokenizer.decode(response_ids, skip_special_tokens=True)
         if self.custom_correctness is not None:
             out = self.custom_correctness(
                 data_source=row.row.get("data_source"), solution_str=text, ground_truth=row.ground_truth,
@@ -145,11 +144,9 @@ class LapoRewardManagerBase(RewardManagerBase):
             return GradeResult(correct=ok, extracted=None, reason="match_fast" if ok else "mismatch"), text
         if row.length == 0:
             return GradeResult(correct=False, extracted=None, reason="no_answer"), text
-        prefilled = False
-        if row.prompt_tail is not None:
-            prefilled = prompt_opens_reasoning(self.tokenizer.decode(row.prompt_tail, skip_special_tokens=False))
-        result = grade(text, row.ground_truth, truncated=row.truncated, timeout_s=self.grade_timeout,
-                       reasoning_prefilled=prefilled)
+        tail = prompt_tail_text(self.tokenizer, row.prompt_tail) if row.prompt_tail is not None else None
+        result = grade_completion(text, row.ground_truth, prompt_tail=tail, truncated=row.truncated,
+                                  timeout_s=self.grade_timeout)
         return result, text
 
     # ---------------------------------------------------------------- the reward

@@ -103,7 +103,9 @@ def test_report_table_recomputed_from_per_sample_files(two_runs, tmp_path):
 
 
 class ScriptedBackend:
-    """Answers known problems: sample 0 states a plan and is correct, the others are wrong."""
+    """Answers known problems: sample 0 states a plan and is correct; sample 1 boxes the right answer but
+    never closes its reasoning (the paper prompt opens ``<think>``: no answer, as in training); the others
+    are wrong."""
 
     name = "scripted"
 
@@ -119,7 +121,12 @@ class ScriptedBackend:
             p = self.by_prompt[tuple(ids)]
             comps = []
             for k in range(n):
-                text = (render_plan(50) + f" easy. \\boxed{{{p['answer']}}}") if k == 0 else "\\boxed{-12345}"
+                if k == 0:
+                    text = render_plan(50) + f" easy. </think> \\boxed{{{p['answer']}}}"
+                elif k == 1:
+                    text = f"still thinking, maybe \\boxed{{{p['answer']}}}"
+                else:
+                    text = "</think> \\boxed{-12345}"
                 tids = self.tok(text, add_special_tokens=False)["input_ids"] + [self.tok.eos_token_id]
                 comps.append(Completion(text=text, token_ids=tids, finish_reason="stop"))
             out.append(comps)
@@ -143,6 +150,8 @@ def test_grading_counting_and_plans_with_scripted_responses(tmp_path, eval_model
             if r["sample"] == 0:
                 assert r["correct"] and r["extracted"] is not None and r["stated_plan"] == 50
                 assert r["plan_abs_err"] == abs(r["n_tokens"] - 50)
+            elif r["sample"] == 1:  # the prompt opened <think>: same prefilled-reasoning rule as training
+                assert not r["correct"] and r["extracted"] is None and r["grade_reason"] == "no_answer"
             else:
                 assert not r["correct"] and r["extracted"] == "-12345" and r["stated_plan"] is None
     prompt = json.loads((tmp_path / "r" / "problems" / "aime24.jsonl").read_text().splitlines()[0])["prompt"]
@@ -256,3 +265,33 @@ def test_vllm_backend_missing_fails_cleanly_and_leaves_nothing_blocking(tmp_path
     assert "needs vLLM" in capsys.readouterr().err
     assert not (out / "run.json").exists() and not (out / "samples").exists()
     assert _eval(eval_model_dir, out, "--benchmarks", "aime24", "--limit", "2", "--backend", "transformers") == 0
+
+
+def test_ctrl_c_during_grading_stores_no_verdict(tmp_path, eval_model_dir, monkeypatch):
+    """A KeyboardInterrupt inside the grader stops the run; no sample of the interrupted problem is
+    written (nothing is stored as an "error" verdict), and a resumed run grades it normally."""
+    import lapo_verl.grading as grading
+
+    tok = load_tokenizer(eval_model_dir)
+    problems = bm.load_benchmark("aime24", "fixtures")
+    cfg = RunConfig(model=str(eval_model_dir), out=str(tmp_path / "r"), benchmarks=["aime24"], samples=4,
+                    data="fixtures", prompt_style="paper", progress=False, chunk_problems=1)
+    real, calls = grading.grade_completion, []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == 4 * 2 + 2:  # third problem, third sample
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(grading, "grade_completion", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_eval(cfg, backend_factory=lambda t: ScriptedBackend(tok, problems, style="paper"))
+    recs = _samples(tmp_path / "r", "aime24")
+    assert len(recs) == 8 and {r["problem_id"] for r in recs} == {p["id"] for p in problems[:2]}
+    assert all(r["grade_reason"] != "error" for r in recs)
+    monkeypatch.setattr(grading, "grade_completion", real)
+    summary = run_eval(cfg, backend_factory=lambda t: ScriptedBackend(tok, problems, style="paper"))
+    recs = _samples(tmp_path / "r", "aime24")
+    assert summary["complete"] and len(recs) == 4 * len(problems)
+    assert all(r["grade_reason"] != "error" for r in recs)

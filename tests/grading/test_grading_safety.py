@@ -89,3 +89,51 @@ def test_real_sympy_hang_is_bounded():
     res = grade(r"\boxed{10^{10^{10^{10}}}}", "1", timeout_s=1.0)
     assert res.reason == "timeout" and not res.correct
     assert time.monotonic() - t0 < 4
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit])
+def test_interrupts_propagate_and_are_not_verdicts(monkeypatch, exc):
+    import lapo_verl.grading as grading
+
+    def boom(*a, **k):
+        raise exc
+
+    before = STATS.snapshot()
+    monkeypatch.setattr(grading, "fast_equal", boom)
+    with pytest.raises(exc):
+        grade(r"<think>a</think>\boxed{1}", "1")
+    assert STATS.snapshot() == before  # nothing counted, in particular no "error"
+
+
+def test_ctrl_c_while_math_verify_works_propagates_and_pool_recovers():
+    """A real SIGINT while the caller waits for a busy math-verify worker: KeyboardInterrupt reaches the
+    caller at once (the worker ignores SIGINT and is killed), and grading works afterwards."""
+    import os
+    import signal
+
+    get_pool().prewarm()
+    grade(r"\boxed{\sin^2 y}", "1")  # workers started
+    timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+    t0 = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        grade(r"\boxed{10^{10^{10^{10}}}}", "2", timeout_s=5.0)
+    assert time.monotonic() - t0 < 2.0
+    assert grade(r"\boxed{x^2 - 1}", "(x-1)(x+1)", timeout_s=30.0).correct
+
+
+def test_timeout_wall_time_including_worker_restart():
+    """Every timed-out answer returns within the limit + 0.5 s, also right after another timeout (the killed
+    worker's replacement is still importing sympy then)."""
+    limit = 1.0
+    get_pool().prewarm()
+    grade(r"\boxed{\sin^2 y}", "1", timeout_s=30.0)
+    walls = []
+    for _ in range(4):
+        t0 = time.monotonic()
+        res = grade(r"\boxed{10^{10^{10^{10}}}}", "1", timeout_s=limit)
+        walls.append(time.monotonic() - t0)
+        assert res.reason == "timeout" and not res.correct
+    print(f"timeout wall times (limit {limit} s): {[round(w, 3) for w in walls]}")
+    assert max(walls) < limit + 0.5, walls
+    assert grade(r"\boxed{\tan x \cdot \cot x}", "1", timeout_s=30.0).reason in ("match_verify", "mismatch")
