@@ -16,7 +16,7 @@ with min/max, so quantiles are named ``median``/``p90``):
   ``lapo_stage1`` advantage estimator writes to ``lapo_metrics.jsonl``), computed by :func:`stage1_band`,
   the function the estimator itself uses
 * stage 2: ``lapo/stage2/plan_abs_error/{mean,median,p90}`` (|len - plan| over responses with a plan),
-  ``lapo/stage2/plan_abs_error_correct/{mean,median}``, ``lapo/stage2/len_minus_plan/mean`` (signed),
+  ``lapo/stage2/plan_abs_error_correct/{mean,median}``, ``lapo/stage2/plan_error_signed/mean`` (length - plan),
   ``lapo/stage2/plan/mean``, ``lapo/stage2/closeness/mean_correct`` (R2 of correct responses)
 """
 
@@ -105,7 +105,7 @@ def response_metrics(infos: Sequence[Mapping[str, Any]], lengths: Sequence[float
     ...                        "plan_abs_error": 14.0, "r2": 0.0}], [12, 16])
     >>> m["lapo/accuracy"], m["lapo/grading/truncated_frac"], m["lapo/stage2/plan_abs_error/median"]
     (0.5, 0.5, 8.0)
-    >>> m["lapo/stage2/len_minus_plan/mean"], m["lapo/stage2/closeness/mean_correct"]
+    >>> m["lapo/stage2/plan_error_signed/mean"], m["lapo/stage2/closeness/mean_correct"]
     (-6.0, 0.9)
     """
     out: dict[str, float] = {}
@@ -133,7 +133,7 @@ def response_metrics(infos: Sequence[Mapping[str, Any]], lengths: Sequence[float
             out["lapo/stage2/plan_abs_error/mean"] = float(e.mean())
             out["lapo/stage2/plan_abs_error/median"] = float(np.median(e))
             out["lapo/stage2/plan_abs_error/p90"] = float(np.quantile(e, 0.9))
-            out["lapo/stage2/len_minus_plan/mean"] = float((lengths_arr[has_plan] - plan_arr[has_plan]).mean())
+            out["lapo/stage2/plan_error_signed/mean"] = float((lengths_arr[has_plan] - plan_arr[has_plan]).mean())
             out["lapo/stage2/plan/mean"] = float(plan_arr[has_plan].mean())
             out["lapo/stage2/planned_frac"] = float(has_plan.mean())
             if correct is not None:
