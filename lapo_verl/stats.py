@@ -1,9 +1,9 @@
 """``lapo-verl stats``: per-step reward components of a run, from its length records.
 
-verl 0.9.1 logs only the total reward during training (``critic/score/mean``); the per-response parts
-(correctness, length, the stage-2 plan and its bonus, grading outcomes) are in LAPO's records, and the
-stage-1 band bonus (computed per group in the advantage step) is in ``<run>/lapo_metrics.jsonl``. This
-command puts them side by side, one row per training step.
+During training the recipes log these numbers to verl's tracker (``lapo/...``, see
+:mod:`lapo_verl.step_metrics`); after the fact, the per-response parts (correctness, length, the stage-2 plan
+and its bonus, grading outcomes) are in LAPO's records, and the stage-1 band bonus (computed per group in the
+advantage step) is in ``<run>/lapo_metrics.jsonl``. This command puts them side by side, one row per step.
 """
 
 from __future__ import annotations

@@ -16,31 +16,13 @@ import os
 import time
 from typing import Any
 
-import numpy as np
 import torch
 from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, register_adv_est
 
 from lapo_verl import config as lapo_config
-from lapo_verl.rewards import band_bonus_batched
+from lapo_verl.step_metrics import CORRECT_THRESHOLD, band_bonus_summary, stage1_band  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
-
-#: Responses whose score is at least this are "correct" (the stage-1 reward manager emits 0 or 1).
-CORRECT_THRESHOLD = 0.5
-
-
-def band_bonus_summary(lengths: np.ndarray, correct: np.ndarray, r1: np.ndarray, lo: np.ndarray) -> dict[str, float]:
-    """Per-step numbers that make the stage-1 reward visible in logs."""
-    n_correct = int(correct.sum())
-    return {
-        "lapo/stage1/accuracy": float(correct.mean()) if correct.size else 0.0,
-        "lapo/stage1/groups": int(lo.size),
-        "lapo/stage1/groups_with_correct": int(np.isfinite(lo).sum()),
-        "lapo/stage1/bonus_mean_correct": float(r1[correct].mean()) if n_correct else 0.0,
-        "lapo/stage1/in_band_frac_correct": float((r1[correct] >= 1.0).mean()) if n_correct else 0.0,
-        "lapo/stage1/length_mean": float(lengths.mean()) if lengths.size else 0.0,
-        "lapo/stage1/length_mean_correct": float(lengths[correct].mean()) if n_correct else 0.0,
-    }
 
 
 class _StepLog:
@@ -93,16 +75,7 @@ def compute_lapo_stage1_advantage(
     with torch.no_grad():
         scores = token_level_rewards.sum(dim=-1).float().cpu().numpy()
         lengths = response_mask.sum(dim=-1).float().cpu().numpy()
-        correct = (scores >= CORRECT_THRESHOLD) & (lengths > 0)
-        _, group = np.unique(np.asarray(index, dtype=object).astype(str), return_inverse=True)
-        r1, lo, _ = band_bonus_batched(
-            lengths,
-            correct,
-            group,
-            band=params.band,
-            falloff=params.falloff,
-            empty_band_gets_bonus=params.bonus_rule == "paper",
-        )
+        correct, r1, lo, _ = stage1_band(scores, lengths, index, params)
         # GRPO only uses each response's summed reward, so hand it the (bs, 1) column of R_D instead of
         # a copy of the (bs, T) token tensor: same advantages, one less pass over the batch.
         total = torch.as_tensor(scores + params.alpha * r1, dtype=token_level_rewards.dtype)

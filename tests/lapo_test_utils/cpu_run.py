@@ -53,11 +53,12 @@ def _tree_pss_gb(pid: int) -> float:
         return 0.0
 
 
-def run_main_ppo(args: list[str], cwd: Path, log_path: Path, timeout_s: int = 420, module: str = "verl.trainer.main_ppo"
-                 ) -> RunResult:
+def run_main_ppo(args: list[str], cwd: Path, log_path: Path, timeout_s: int = 420, module: str = "verl.trainer.main_ppo",
+                 env_extra: dict[str, str] | None = None) -> RunResult:
     from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES, cpu_env
 
     env = cpu_env()
+    env.update(env_extra or {})
     env["PYTHONUNBUFFERED"] = "1"
     ray_tmp = tempfile.mkdtemp(prefix="lapo_ray_", dir="/tmp")  # AF_UNIX paths are limited to 107 bytes
     env["RAY_TMPDIR"] = ray_tmp
