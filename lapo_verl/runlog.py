@@ -33,12 +33,13 @@ class Column:
     fmt: str = "{:.2f}"
 
 
+# The lapo/... keys come from lapo_verl.step_metrics (logged by verl with its own metrics at the same step).
 COLUMNS: tuple[Column, ...] = (
-    Column("acc", ("lapo/acc/mean", "lapo/accuracy", "critic/score/mean")),
+    Column("acc", ("lapo/accuracy",)),
     Column("len", ("response_length/mean",), "{:.1f}"),
-    Column("band bonus", ("lapo/stage1/band_bonus/mean", "lapo/band_bonus/mean")),
-    Column("|len-plan|", ("lapo/stage2/plan_abs_error/mean", "lapo/plan_abs_error/mean"), "{:.1f}"),
-    Column("reward", ("critic/rewards/mean",)),
+    Column("band bonus", ("lapo/stage1/bonus_mean_correct",)),
+    Column("|len-plan|", ("lapo/stage2/plan_abs_error/mean",), "{:.1f}"),
+    Column("score", ("critic/score/mean",)),  # runs without the LAPO metrics sampler
 )
 
 STEP_LINE = re.compile(r"(?:^|\s)step:(\d+) - (.*)$")
@@ -67,8 +68,8 @@ def progress_line(label: str, step: int, total: int | None, metrics: dict[str, f
     """The one-line summary of a training step (columns whose metrics are absent are left out)."""
     parts = [f"[{label}] step {step}/{total}" if total else f"[{label}] step {step}"]
     for column in COLUMNS:
-        if column.label == "reward" and any(k in metrics for k in COLUMNS[0].keys[:2]):
-            continue  # accuracy is shown; the total reward adds nothing for a reader
+        if column.label == "score" and "lapo/accuracy" in metrics:
+            continue  # accuracy is shown; verl's score adds nothing for a reader
         for key in column.keys:
             if key in metrics:
                 parts.append(f"{column.label} {column.fmt.format(metrics[key])}")

@@ -8,7 +8,7 @@ import sys
 from lapo_verl.runlog import last_error, parse_step_line, progress_line, run
 
 STEP = ("(TaskRunnerV1 pid=1) step:3 - actor/pg_loss:-0.01 - critic/score/mean:0.375 - response_length/mean:41.25"
-        " - lapo/stage1/band_bonus/mean:0.45 - timing_s/step:12.3")
+        " - lapo/accuracy:0.375 - lapo/stage1/bonus_mean_correct:0.45 - timing_s/step:12.3")
 
 
 def test_parse_step_line_reads_verl_console_metrics():
@@ -24,7 +24,8 @@ def test_progress_line_shows_lapo_columns_that_are_present():
     _, metrics = parse_step_line(STEP)
     line = progress_line("stage 1", 3, 4, metrics, 12.34)
     assert line.startswith("[stage 1] step 3/4  acc 0.38  len 41.2  band bonus 0.45")
-    assert line.endswith("(12.3 s)") and "|len-plan|" not in line
+    assert line.endswith("(12.3 s)") and "|len-plan|" not in line and "score" not in line
+    assert progress_line("x", 1, 2, {"critic/score/mean": 0.25}, 1.0) == "[x] step 1/2  score 0.25  (1.0 s)"
     stage2 = progress_line("stage 2", 1, None, {"lapo/stage2/plan_abs_error/mean": 7.5}, 1.0)
     assert stage2 == "[stage 2] step 1  |len-plan| 7.5  (1.0 s)"
 
