@@ -129,7 +129,7 @@ def paper_plan_prompt(problem: str, n: int, template: str = PLAN_TEMPLATE) -> st
     """LAPO-I's prompt in the paper's raw format (App. A.1): :func:`paper_prompt` + one space + the plan
     sentence, nothing after it. This is what the stage-2 agent loop sends for paper-style rows.
 
-    >>> paper_plan_prompt("What is 1+1?", 42)[-62:]
+    >>> paper_plan_prompt("What is 1+1?", 42)[-61:]
     'Assistant: <think> I will answer the question with 42 tokens.'
     """
     return f"{paper_prompt(problem)} {render_plan(n, template)}"
