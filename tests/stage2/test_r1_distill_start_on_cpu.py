@@ -111,3 +111,19 @@ def test_paper_format_stage2_ids(r1_dir, tmp_path):
     tok, server, _, _, _ = run_loop(r1_dir, tmp_path, {}, recipe="lapo_stage1", messages=messages,
                                     chat_template_kwargs={"chat_template": PAPER_CHAT_TEMPLATE})
     assert tok.decode(server.prompts[0]) == tok.bos_token + paper_prompt(problem)
+
+
+def test_doctor_model_reports_the_builder_problem_and_prints_ok(r1_dir, qwen_dir, tmp_path, capsys):
+    from lapo_verl.doctor import main
+
+    assert main(["--model", str(r1_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "verl 0.9.1 alone would fail at start-up" in out and "<|im_end|>" in out and "'deepseek'" in out
+    assert "closed empty <think></think> reopened" in out
+    assert out.strip().splitlines()[-1] == "model directory OK"
+    assert main(["--model", str(qwen_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "verl's 'qwen' builder fits" in out and out.strip().endswith("model directory OK")
+    assert main(["--model", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    assert "config.json not found" in out and out.strip().endswith("model directory NOT OK: see FAIL lines above")
