@@ -33,7 +33,8 @@ def test_stage_specific_wiring(tmp_path):
     s1 = compose_recipe("lapo_stage1", f"lapo.output_root={tmp_path}")
     s2 = compose_recipe("lapo_stage2", f"lapo.output_root={tmp_path}")
     assert s1.algorithm.adv_estimator == "lapo_stage1" and s1.reward.reward_manager.name == "lapo_stage1"
-    assert s2.algorithm.adv_estimator == "grpo" and s2.reward.reward_manager.name == "lapo_stage2"
+    assert s2.algorithm.adv_estimator == "lapo_grpo" and s2.reward.reward_manager.name == "lapo_stage2"
+    assert s1.actor_rollout_ref.rollout.agent.default_agent_loop == "lapo_single_turn_agent"  # R1-Distill starts
     assert s2.actor_rollout_ref.rollout.agent.default_agent_loop == "lapo_plan_agent"
     assert s2.lapo.stage2.beta == 0.8 and s2.lapo.stage2.sigma == 120
     OmegaConf.resolve(s1)
