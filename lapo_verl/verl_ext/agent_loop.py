@@ -36,7 +36,7 @@ from typing import Any
 from verl.experimental.agent_loop.single_turn_agent_loop import SingleTurnAgentLoop
 
 from lapo_verl import config as lapo_config
-from lapo_verl.data.columns import PLAN_COLUMN
+from lapo_verl.data.columns import PLAN_COLUMN, PLAN_IS_FALLBACK_COLUMN, PROBLEM_ID_COLUMN, RECORD_COLUMN
 
 logger = logging.getLogger(__name__)
 
@@ -189,11 +189,27 @@ class LapoPlanAgentLoop(LapoSingleTurnAgentLoop):
         self.plan_template = str(lapo_config.get(lapo, "stage2.plan_template", DEFAULT_PLAN_TEMPLATE))
         self.plan_position = str(lapo_config.get(lapo, "stage2.plan_position", "in_think"))
         self.plan_in_prompt = bool(lapo_config.get(lapo, "stage2.plan_in_prompt", True))
+        self.update_plans_dir = lapo_config.update_plans(lapo)  # paper Eq. 8 (lapo_verl/plan_updates.py)
         self._plan: int | None = None
 
-    async def run(self, sampling_params: dict[str, Any], priority: int = 0, **kwargs: Any):
+    async def current_plan(self, kwargs: dict[str, Any]) -> int | None:
+        """The row's plan; with ``update_plans`` the Eq. 8 plan of this training step (same in every process)."""
         plan = kwargs.get(PLAN_COLUMN)
-        self._plan = int(plan) if plan is not None and self.plan_in_prompt else None
+        if plan is None or not self.update_plans_dir or not kwargs.get(RECORD_COLUMN):
+            return None if plan is None else int(plan)
+        if kwargs.get("global_steps") is None:
+            raise ValueError("lapo.stage2.update_plans=true needs verl's V1 trainer (trainer.use_v1=true), which "
+                             "passes global_steps to the agent loop")
+        from lapo_verl.plan_updates import tracker
+
+        return await self.loop.run_in_executor(
+            None, tracker(self.update_plans_dir).plan, str(kwargs[PROBLEM_ID_COLUMN]), int(plan),
+            bool(kwargs.get(PLAN_IS_FALLBACK_COLUMN, False)), int(kwargs["global_steps"]),
+        )
+
+    async def run(self, sampling_params: dict[str, Any], priority: int = 0, **kwargs: Any):
+        plan = await self.current_plan(kwargs)
+        self._plan = plan if plan is not None and self.plan_in_prompt else None
         return await super().run(sampling_params, priority=priority, **kwargs)
 
     def plan_sentence(self, plan: int) -> str:

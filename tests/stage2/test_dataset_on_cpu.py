@@ -149,15 +149,16 @@ def test_stage2_filters_prompts_that_only_overflow_with_the_plan(tiny_bpe_dir, t
     assert [stage2[i][PROBLEM_ID_COLUMN] for i in range(len(stage2))] == ["p0"]
 
 
-def test_update_plans_fails_at_start_up(tiny_bpe_dir, tmp_path):
-    """Issue 11 item 6: paper Eq. 8 is not implemented; the knob must not be accepted and ignored."""
+def test_update_plans_without_records_fails_at_start_up(tiny_bpe_dir, tmp_path):
+    """Eq. 8 plans are computed from the length records: turning them off with update_plans=true is refused."""
     from lapo_verl import config as lapo_config
 
     train = write_parquet(tmp_path / "train.parquet", 4)
     plans = write_plans(tmp_path / "plans.json", {f"p{i}": 100 for i in range(4)})
-    with pytest.raises(ValueError, match=r"update_plans=true \(paper Eq. 8.*not implemented.*update_plans=false"):
-        make_dataset(tiny_bpe_dir, [train], f"lapo.plans_path={plans}", "lapo.stage2.update_plans=true", stage=2,
-                     tmp=tmp_path)
-    with pytest.raises(ValueError, match="not implemented"):  # the stage-2 reward managers refuse it as well
-        lapo_config.stage2_params({"stage2": {"update_plans": True}})
-    assert lapo_config.stage2_params({"stage2": {"update_plans": False}}).beta == 0.8
+    with pytest.raises(ValueError, match=r"update_plans=true \(paper Eq. 8\).*lapo.records.enable=true"):
+        make_dataset(tiny_bpe_dir, [train], f"lapo.plans_path={plans}", "lapo.stage2.update_plans=true",
+                     "lapo.records.enable=false", stage=2, tmp=tmp_path)
+    with pytest.raises(ValueError, match="records"):  # the stage-2 reward managers refuse it as well
+        lapo_config.stage2_params({"stage": 2, "stage2": {"update_plans": True}, "records": {"enable": False}})
+    assert lapo_config.update_plans({"stage2": {"update_plans": True}, "records": {"dir": "/r"}}) == "/r"
+    assert lapo_config.update_plans({"stage2": {"update_plans": False}}) is None
