@@ -54,6 +54,19 @@ def resolve_resume_step(trainer_config: Any) -> int:
     return step if os.path.isdir(os.path.join(folder, f"global_step_{step}")) else 0
 
 
+def check_eq8_trainer(trainer_config: Any) -> None:
+    """Eq. 8 plans of step s come from the records of steps < s: every one of them must be written before step
+    s's rollouts start, which verl 0.9.1 guarantees in the V1 trainer's ``sync`` mode only."""
+    use_v1 = bool(trainer_config.get("use_v1", True))
+    mode = str((trainer_config.get("v1") or {}).get("trainer_mode", "sync"))
+    if not use_v1 or mode != "sync":
+        raise ValueError(
+            f"lapo.stage2.update_plans=true (paper Eq. 8) needs trainer.use_v1=true and trainer.v1.trainer_mode=sync "
+            f"(got use_v1={use_v1}, trainer_mode={mode!r}): in other modes a step's rollouts may start before the "
+            "previous step's rewards are recorded, so the plans would differ within a group"
+        )
+
+
 def records_dir(config: Any) -> str | None:
     """The records directory configured in ``lapo.records.dir`` (None when records are off)."""
     lapo = config.get("lapo") if config is not None else None
@@ -70,6 +83,8 @@ class LapoCheckpointCallback(CheckpointCallback):
         self.export_plans = bool(lapo is not None and int(lapo_config.get(lapo, "stage", 1)) == 2
                                  and lapo_config.update_plans(lapo))
         self.lapo = lapo
+        if self.export_plans:
+            check_eq8_trainer(config.trainer)
         if self.records_dir:
             self.resume_step = resolve_resume_step(config.trainer)
             append_event(

@@ -95,3 +95,14 @@ def test_agent_loop_sends_the_updated_plan_to_every_rollout(r1_tok_dir, tmp_path
     # off (default): the row's plan, whatever the records say
     tok, server, _, _, _ = run_loop(r1_tok_dir, tmp_path, row, f"lapo.records.dir={rec}")
     assert tok.decode(server.prompts[0]).endswith(f"with {initial} tokens.\n")
+
+
+def test_eq8_refuses_trainer_modes_where_steps_overlap():
+    from omegaconf import OmegaConf
+
+    from lapo_verl.verl_ext.checkpoint import check_eq8_trainer
+
+    check_eq8_trainer(OmegaConf.create({"use_v1": True, "v1": {"trainer_mode": "sync"}}))
+    for bad in ({"use_v1": False}, {"use_v1": True, "v1": {"trainer_mode": "colocate_async"}}):
+        with pytest.raises(ValueError, match="trainer.v1.trainer_mode=sync"):
+            check_eq8_trainer(OmegaConf.create(bad))
