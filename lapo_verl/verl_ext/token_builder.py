@@ -50,11 +50,24 @@ def _try_build(family: str, tokenizer: Any, chat_template_kwargs: dict | None) -
     return ""
 
 
+_CHOICES: dict[tuple, tuple[Any, BuilderChoice]] = {}
+
+
 def choose_builder_family(
     tokenizer: Any, hf_model_type: str | None, chat_template_kwargs: dict | None = None
 ) -> BuilderChoice:
     """The continuous-token builder family for a text model: verl's pick if it fits ``tokenizer``, else
-    the family of the tokenizer's own chat tokens. Raises ``ValueError`` if none can be built."""
+    the family of the tokenizer's own chat tokens. Raises ``ValueError`` if none can be built.
+
+    verl builds an agent loop per sample; the choice is cached per tokenizer object and model type."""
+    key = (id(tokenizer), hf_model_type, repr(sorted((chat_template_kwargs or {}).items())))
+    cached = _CHOICES.get(key)
+    if cached is None or cached[0] is not tokenizer:
+        _CHOICES[key] = (tokenizer, _choose(tokenizer, hf_model_type, chat_template_kwargs))
+    return _CHOICES[key][1]
+
+
+def _choose(tokenizer: Any, hf_model_type: str | None, chat_template_kwargs: dict | None) -> BuilderChoice:
     from verl.utils.tokenizer.continuous_token_wiring import infer_continuous_token_model_family
 
     verl_family = str(infer_continuous_token_model_family(hf_model_type=hf_model_type))
