@@ -1,8 +1,8 @@
 """Paper Eq. 8 with verl's real trainer on CPU (lapo.stage2.update_plans=true), issue 11 item 6.
 
-Stage 2 from the warm quickstart model on 4 problems (one GRPO group each per step, so every problem is visited
-at every step), 3 steps with a checkpoint each, then a simulated crash that loses step 3 and a resume
-(``resume_mode=auto``) that redoes it. Checked in verl's own rollout dump and in the records:
+Stage 2 from the tiny random model on 4 problems (one GRPO group each per step, so every problem is visited at
+every step), every response counted correct (``always_correct.py``: a random model solves nothing), 3 steps with a
+checkpoint each, then a simulated crash that loses step 3 and a resume (``resume_mode=auto``) that redoes it. Checked in verl's own rollout dump and in the records:
 * step 1 prompts state the plans file's numbers; each later step's prompt states Eq. 8 folded over the earlier
   steps' correct lengths, identical for the 4 rollouts of a group, and some plan visibly shrinks;
 * the stage-2 reward used the same plan as the prompt;
@@ -31,7 +31,8 @@ from lapo_verl.records import load_records
 
 pytestmark = pytest.mark.slow
 
-BATCH, N, RESPONSE, INITIAL = 4, 4, 64, 60
+BATCH, N, RESPONSE, INITIAL = 4, 4, 64, 100  # planned above the response cap: the first update must shrink it
+HERE = Path(__file__).resolve().parent
 SMALL = [
     f"data.train_batch_size={BATCH}", f"actor_rollout_ref.rollout.n={N}", f"actor_rollout_ref.actor.ppo_mini_batch_size={BATCH}",
     "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4", "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
@@ -43,10 +44,11 @@ SMALL = [
 PLAN_RE = re.compile(r"I will answer the question with (\d+) tokens\.\n$")
 
 
-def test_eq8_plans_shrink_between_visits_and_survive_resume(tmp_path):
-    from lapo_verl.quickstart import build_quickstart
+def test_eq8_plans_shrink_between_visits_and_survive_resume(tiny_bpe_dir, tmp_path):
+    from lapo_verl.quickstart import build_data
 
-    qs = build_quickstart(tmp_path / "quickstart", n_train=32, n_val=8, progress=False)
+    train_all, val = build_data(tmp_path / "data", 8, 4)
+    qs = {"train": train_all, "val": val, "model": str(tiny_bpe_dir)}
     frame = pd.read_parquet(qs["train"]).head(BATCH)
     train = tmp_path / "train4.parquet"
     frame.to_parquet(train)
@@ -57,7 +59,9 @@ def test_eq8_plans_shrink_between_visits_and_survive_resume(tmp_path):
     dump = tmp_path / "rollouts"
     args = [*SMALL, f"data.train_files={train}", f"data.val_files={qs['val']}", f"lapo.output_root={tmp_path / 'runs'}",
             f"actor_rollout_ref.model.path={qs['model']}", f"lapo.plans_path={plans_path}",
-            "trainer.total_training_steps=3", "trainer.save_freq=1", f"trainer.rollout_data_dir={dump}"]
+            "trainer.total_training_steps=3", "trainer.save_freq=1", f"trainer.rollout_data_dir={dump}",
+            f"reward.custom_reward_function.path={HERE / 'always_correct.py'}",
+            "reward.custom_reward_function.name=compute_score"]
     cfg = compose_recipe("lapo_stage2", *args, minimal=False)
     OmegaConf.resolve(cfg)
     run_dir, ckpt_root = Path(cfg.lapo.run_dir), Path(cfg.trainer.default_local_dir)
