@@ -49,8 +49,27 @@ def stage1_params(lapo: Any) -> Stage1Params:
 
 
 def stage2_params(lapo: Any) -> Stage2Params:
+    check_supported(lapo)
     s2 = _get(lapo, "stage2", {})
     return Stage2Params(beta=float(_get(s2, "beta", 0.8)), sigma=float(_get(s2, "sigma", 120.0)))
+
+
+def check_supported(lapo: Any) -> None:
+    """Refuse, at start-up, knob combinations that could not act (never ignore a knob)."""
+    if bool(get(lapo, "stage2.update_plans", False)) and int(get(lapo, "stage", 2)) == 2:
+        if not get(lapo, "records.enable", True) or not get(lapo, "records.dir"):
+            raise ValueError(
+                "lapo.stage2.update_plans=true (paper Eq. 8) computes each step's plans from the length records: "
+                "set lapo.records.enable=true and lapo.records.dir (a directory every node shares)"
+            )
+
+
+def update_plans(lapo: Any) -> str | None:
+    """The records directory the Eq. 8 plans are computed from, or None when ``update_plans`` is off."""
+    if not bool(get(lapo, "stage2.update_plans", False)):
+        return None
+    check_supported(lapo)
+    return str(get(lapo, "records.dir"))
 
 
 def get(section: Any, dotted: str, default: Any = None) -> Any:

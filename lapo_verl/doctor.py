@@ -169,6 +169,63 @@ def check_gpu_resolution() -> Check:
                  "" if ok else "make setup.py's gpu extra follow verl[vllm]; see README 'Install'")
 
 
+def check_model(path: str) -> list[Check]:
+    """Will verl's agent loops build prompts for the model in ``path`` (a local directory)?
+
+    verl 0.9.1 chooses its continuous-token builder from config.json's ``model_type`` alone; for the paper's
+    models (``qwen2`` + a DeepSeek-R1 tokenizer without ``<|im_end|>``) its pick fails at start-up. lapo-verl's
+    agent loops choose a builder that fits (:mod:`lapo_verl.verl_ext.token_builder`); this check runs that
+    choice on the directory and renders a stage-1 and a stage-2 prompt the way the loops do.
+    """
+    from pathlib import Path
+
+    from lapo_verl.prompts import build_messages
+
+    root = Path(path)
+    cfg_file = root / "config.json"
+    if not cfg_file.is_file():
+        return [Check(f"model {path}", False, f"{cfg_file} not found",
+                      "pass a local Hugging Face model directory (config.json + tokenizer files)")]
+    model_type = json.loads(cfg_file.read_text()).get("model_type")
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(root))
+    except Exception as exc:  # noqa: BLE001 - reported as a failed check
+        return [Check(f"model {path}: tokenizer", False, f"{type(exc).__name__}: {exc}",
+                      "the directory needs the tokenizer files of the model")]
+    if not getattr(tok, "chat_template", None):
+        return [Check(f"model {path}: chat template", False, "the tokenizer has no chat_template",
+                      "use the model's tokenizer_config.json, or pass data.apply_chat_template_kwargs.chat_template")]
+    from lapo_verl.verl_ext.agent_loop import prompt_with_plan, reopen_think
+    from lapo_verl.verl_ext.token_builder import choose_builder_family, create_builder
+
+    checks = []
+    try:
+        choice = choose_builder_family(tok, model_type)
+    except ValueError as exc:
+        return [Check(f"model {path}: continuous-token builder", False, str(exc), "check the tokenizer files")]
+    if choice.overridden:
+        detail = (f"model_type={model_type!r}: verl 0.9.1 alone would fail at start-up ({choice.verl_error}); "
+                  f"lapo-verl's agent loops use verl's {choice.family!r} builder instead (recipes select them)")
+    else:
+        detail = f"model_type={model_type!r}: verl's {choice.family!r} builder fits the tokenizer"
+    checks.append(Check("continuous-token builder", True, detail))
+    try:
+        builder = create_builder(tok, choice)
+        ids = builder.build_initial_tokens(build_messages("What is 1+1?"))
+        text = tok.decode(ids, skip_special_tokens=False)
+    except Exception as exc:  # noqa: BLE001
+        return checks + [Check("prompt rendering", False, f"{type(exc).__name__}: {exc}",
+                               "the chat template must render [user] messages with add_generation_prompt=True")]
+    stage1 = reopen_think(text)
+    note = " (closed empty <think></think> reopened by the lapo loops)" if stage1 != text else ""
+    stage2 = prompt_with_plan(text, "I will answer the question with 734 tokens.")
+    checks.append(Check("prompt rendering", True,
+                        f"stage-1 prompt ends {stage1[-40:]!r}{note}; stage-2 ends {stage2[-60:]!r}"))
+    return checks
+
+
 CHECKS = (check_verl_version, check_undeclared_deps, check_plugin_import, check_registrations, check_agent_loop,
           check_recipes, check_cpu_backend)
 
@@ -185,17 +242,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-gpu-stack", action="store_true",
                         help="also resolve this checkout's [gpu] extra with `pip install --dry-run` (network, "
                              "metadata only, a few minutes) and fail if vllm/torch/transformers differ from verl's pins")
+    parser.add_argument("--model", metavar="PATH", default=None,
+                        help="check only a local model directory: will verl's agent loops (through lapo-verl's) "
+                             "start with its config.json model_type and tokenizer, and what prompts they send")
     args = parser.parse_args(argv)
     checks = [*CHECKS, lambda: check_gpu_versions(args.gpu)]
     if args.check_gpu_stack:
         checks.append(check_gpu_resolution)
     results = []
+    if args.model:
+        try:
+            results = check_model(args.model)
+        except Exception as exc:  # noqa: BLE001
+            results = [Check(f"model {args.model}", False, f"{type(exc).__name__}: {exc}")]
+        return _report(results, args.json, "model directory OK", "model directory NOT OK: see FAIL lines above")
     for check in checks:
         try:
             results.append(check())
         except Exception as exc:  # a crashing check is a failed check, with its message
             results.append(Check(check.__name__, False, f"{type(exc).__name__}: {exc}"))
-    if args.json:
+    return _report(results, args.json, "lapo-verl is healthy", "lapo-verl is NOT healthy: see FAIL lines above")
+
+
+def _report(results: list[Check], as_json: bool, good: str, bad: str) -> int:
+    if as_json:
         print(json.dumps([r.__dict__ for r in results], indent=1))
     else:
         for r in results:
@@ -203,5 +273,5 @@ def main(argv: list[str] | None = None) -> int:
             if (not r.ok or r.info) and r.fix:
                 print(f"       fix: {r.fix}")
     healthy = all(r.ok for r in results)
-    print("lapo-verl is healthy" if healthy else "lapo-verl is NOT healthy: see FAIL lines above")
+    print(good if healthy else bad)
     return 0 if healthy else 1

@@ -1,14 +1,16 @@
 """Plans: stage-1 records -> ``{problem id: planned tokens}``, and the plans file format.
 
-Rule (``shared/lapo-method.md``): per problem, the plan statistic (median by default) of the correct
-lengths of the **latest visit that had at least one correct response**. Problems never solved are listed
-as ``unsolved``; stage 2 applies ``lapo.stage2.unsolved_policy`` to them. ``--visit-rule latest``
-reproduces the authors' code (the last visit counts even without a correct answer, so a solved problem
-can turn "unsolved"); it is offered for comparison only.
+Rule (paper Sec. 3.2, and the authors' code): M(q) is updated at every visit, and a problem whose
+**latest visit** had no correct response gets the maximum length. So by default (``--visit-rule latest``)
+a problem's plan is the plan statistic (median by default) of the correct lengths of its latest visit, and
+a problem whose latest visit had no correct response is listed as ``unsolved`` (stage 2 applies
+``lapo.stage2.unsolved_policy`` to it: the paper's maximum length by default). ``--visit-rule
+latest_solved`` is a documented deviation: the latest visit with at least one correct response counts, so
+a problem keeps its plan when a later visit failed.
 
 Plans file (JSON)::
 
-    {"format": "lapo-plans/1", "statistic": "median", "visit_rule": "latest_solved",
+    {"format": "lapo-plans/1", "statistic": "median", "visit_rule": "latest",
      "plans": {"<problem id>": 734, ...}, "unsolved": ["<problem id>", ...],
      "summary": {...}, "source": {...}}
 """
@@ -30,7 +32,7 @@ from lapo_verl.records import load_records, load_snapshot
 from lapo_verl.rewards import PLAN_STATISTICS, plan_statistic
 
 PLANS_FORMAT = "lapo-plans/1"
-VISIT_RULES = ("latest_solved", "latest")
+VISIT_RULES = ("latest", "latest_solved")  # the first is the default (paper)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ def build_plans(
     records: list[dict],
     *,
     statistic: str = "median",
-    visit_rule: str = "latest_solved",
+    visit_rule: str = "latest",
     include_incomplete: bool = False,
 ) -> dict:
     """Compute the plans dict (the file's content without ``source``) from committed records."""
@@ -228,8 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     src.add_argument("--records", help="a records directory, or a checkpoint's lapo_records.jsonl snapshot")
     parser.add_argument("--out", required=True, help="where to write the plans JSON")
     parser.add_argument("--statistic", choices=PLAN_STATISTICS, default="median", help="plan statistic (default: median)")
-    parser.add_argument("--visit-rule", choices=VISIT_RULES, default="latest_solved",
-                        help="latest_solved (default, method note) or latest (the authors' code)")
+    parser.add_argument("--visit-rule", choices=VISIT_RULES, default="latest",
+                        help="latest (default, paper Sec. 3.2 and the authors' code: a problem whose latest visit "
+                             "had no correct answer is unsolved -> maximum length in stage 2) or latest_solved "
+                             "(the latest visit with a correct answer: keeps a plan when a later visit failed)")
     parser.add_argument("--max-step", type=int, default=None, help="ignore records after this global step")
     parser.add_argument("--include-incomplete", action="store_true",
                         help="use visits with fewer responses than the group size (e.g. cut by a crash)")

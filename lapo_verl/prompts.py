@@ -36,19 +36,19 @@ __all__ = [
     "PROMPT_STYLES",
     "build_messages",
     "paper_prompt",
+    "paper_plan_prompt",
     "render_plan",
     "generation_prompt_opens_think",
 ]
 
-# From the paper's appendix prompt (LAPO, arXiv 2507.15758), which uses the DeepSeek-R1 system text:
-# reasoning in <think> </think>, answer in <answer> </answer>. This is the closest faithful
-# reproduction of that text; keep it byte-stable, since it is part of every paper-style prompt.
+# The paper's prompt (LAPO, arXiv 2507.15758 v2, App. A.1), verbatim: this system text, then
+# "User: {question} <PAPER_INSTRUCTION> Assistant: <think>", all on one line joined by single spaces.
+# Keep it byte-stable: it is part of every paper-style prompt (tests compare it character for character).
 PAPER_SYSTEM_PROMPT = (
-    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
-    "The assistant first thinks about the reasoning process in the mind and then provides the user with "
-    "the answer. The reasoning process and answer are enclosed within <think> </think> and "
-    "<answer> </answer> tags, respectively, i.e., <think> reasoning process here </think> "
-    "<answer> answer here </answer>."
+    "You are a helpful assistant. A conversation between User and Assistant. The user asks a question, and "
+    "the Assistant solves it. The Assistant first thinks about the reasoning process in the mind and then "
+    "provides the user with the answer. The reasoning process is enclosed within <think> and </think> tags, "
+    "respectively, i.e., <think> reasoning process here </think> answer here."
 )
 
 # The instruction the paper appends to every problem (paper style).
@@ -123,6 +123,16 @@ def paper_prompt(problem: str) -> str:
     ``build_messages(problem, style="paper")`` with ``add_generation_prompt=True``, without BOS)."""
     system, user = build_messages(problem, style="paper")
     return f"{system['content']} User: {user['content']} Assistant: <think>"
+
+
+def paper_plan_prompt(problem: str, n: int, template: str = PLAN_TEMPLATE) -> str:
+    """LAPO-I's prompt in the paper's raw format (App. A.1): :func:`paper_prompt` + one space + the plan
+    sentence, nothing after it. This is what the stage-2 agent loop sends for paper-style rows.
+
+    >>> paper_plan_prompt("What is 1+1?", 42)[-61:]
+    'Assistant: <think> I will answer the question with 42 tokens.'
+    """
+    return f"{paper_prompt(problem)} {render_plan(n, template)}"
 
 
 def render_plan(n: int, template: str = PLAN_TEMPLATE) -> str:

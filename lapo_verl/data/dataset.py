@@ -91,6 +91,7 @@ def target_length_for(problem_id: str, low: int, high: int, seed: int) -> int:
 class LapoDataset(RLHFDataset):
     def __init__(self, data_files, tokenizer, config, processor=None, max_samples: int = -1):
         self.lapo = lapo_config.lapo_section(config, where="data (data.lapo)")
+        lapo_config.check_supported(self.lapo)  # TaskRunner, before any worker starts
         self.stage = int(lapo_config.get(self.lapo, "stage", 1))
         train_files = config.get("train_files")
         files = list(data_files) if not isinstance(data_files, str) else [data_files]

@@ -354,6 +354,7 @@ class PrepareSummary:
     bad_by_field: Counter = field(default_factory=Counter)
     outputs: dict = field(default_factory=dict)  # split -> path
     rejects_path: str | None = None
+    sampled: Counter | None = None  # --sample-per-input: rows kept per source
 
     def line(self) -> str:
         sources = ", ".join(f"{k}: {v}" for k, v in sorted(self.per_source.items())) or "none"
@@ -362,6 +363,8 @@ class PrepareSummary:
                 f"{self.bad_rows} bad rows skipped")
         if self.bad_rows:
             text += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(self.bad_by_field.items())) + ")"
+        if self.sampled is not None:
+            text += "; sampled per source: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.sampled.items()))
         text += " -> " + ", ".join(f"{k}: {v}" for k, v in self.outputs.items())
         if self.rejects_path:
             text += f"; rejects: {self.rejects_path}"
@@ -426,6 +429,21 @@ def split_rows(rows: list[dict], val_fraction: float, seed: int) -> tuple[list[d
     return train, val
 
 
+def sample_rows(rows: list[dict], k: int, *, seed: int, salt: int = 0) -> tuple[list[dict], list[dict]]:
+    """A seeded random sample of ``k`` rows and the rest, both in input order. Depends only on the set of
+    problem ids, ``seed`` and ``salt`` (the input's position), not on the input order.
+
+    >>> rows = [{"lapo_problem_id": f"p{i}"} for i in range(10)]
+    >>> a, rest = sample_rows(rows, 3, seed=0)
+    >>> len(a), len(rest), sorted(r["lapo_problem_id"] for r in a) == sorted(r["lapo_problem_id"] for r in sample_rows(rows[::-1], 3, seed=0)[0])
+    (3, 7, True)
+    """
+    ids = sorted(r[PROBLEM_ID_COLUMN] for r in rows)
+    random.Random(f"lapo-sample:{seed}:{salt}").shuffle(ids)
+    chosen = set(ids[:k])
+    return [r for r in rows if r[PROBLEM_ID_COLUMN] in chosen], [r for r in rows if r[PROBLEM_ID_COLUMN] not in chosen]
+
+
 def prepare(
     inputs: list[str],
     out: str,
@@ -436,15 +454,30 @@ def prepare(
     rejects_path: str | None = None,
     limit: int | None = None,
     limit_per_input: int | None = None,
+    sample_per_input: list[int] | None = None,
     val_fraction: float | None = None,
     seed: int = 0,
     progress: bool | None = None,
 ) -> PrepareSummary:
     """Read ``inputs``, write verl parquet file(s) under ``out``; raises RowError on the first bad
-    row unless ``skip_bad_rows``. Returns the summary (``.line()`` is the printed summary)."""
+    row unless ``skip_bad_rows``. Returns the summary (``.line()`` is the printed summary).
+
+    ``sample_per_input`` (one count per input, in order): after filtering, dedupe and bad rows, keep a
+    seeded random sample of that many rows of each input (:func:`sample_rows`; the paper's mix is
+    ``[6000, 4000]`` of DeepScaleR and MATH levels 3-5). With ``val_fraction`` the validation rows are then
+    drawn from the rows that were *not* sampled, so the training set is exactly the sample."""
     from tqdm import tqdm
 
     opts = opts or Options()
+    if sample_per_input is not None:
+        if len(sample_per_input) != len(inputs):
+            raise RowError("--sample-per-input", None, None,
+                           f"{len(sample_per_input)} counts for {len(inputs)} inputs",
+                           "give one count per input, in the order of the inputs (e.g. 6000,4000)")
+        if limit is not None or limit_per_input is not None:
+            raise RowError("--sample-per-input", None, None, "cannot be combined with --limit / --limit-per-input",
+                           "use one of them")
+    per_input: list[list[dict]] = [[] for _ in inputs]
     paths = _output_paths(out, opts.split, val_fraction)
     summary = PrepareSummary()
     rows: list[dict] = []
@@ -460,7 +493,7 @@ def prepare(
         rejects.append({**err.to_record(), "record": record if not isinstance(record, RowError) else None})
 
     done = False
-    for spec in inputs:
+    for input_no, spec in enumerate(inputs):
         if done:
             break
         resolved: Resolved | None = None
@@ -502,6 +535,7 @@ def prepare(
                 seen_text[norm] = (spec, row)
                 seen_id[pid] = (spec, row)
                 rows.append(out_row)
+                per_input[input_no].append(out_row)
                 kept_here += 1
                 if limit is not None and len(rows) >= limit:
                     done = True
@@ -515,7 +549,27 @@ def prepare(
         raise RowError(", ".join(inputs), None, None, "no rows to write (all rows were filtered, duplicates or bad)",
                        "check the inputs and --math-levels")
 
-    if val_fraction is not None:
+    if sample_per_input is not None:
+        sampled, rest = [], []
+        for i, (spec, part, k) in enumerate(zip(inputs, per_input, sample_per_input, strict=True)):
+            if k > len(part):
+                raise RowError(spec, None, None, f"--sample-per-input asks for {k} rows but the input has {len(part)} "
+                               "usable rows (after --math-levels, dedupe and bad rows)", "lower the count or add data")
+            chosen, left = sample_rows(part, k, seed=seed, salt=i)
+            sampled += chosen
+            rest += left
+        rows = sampled
+        summary.sampled = Counter(r["data_source"] for r in rows)
+    if val_fraction is not None and sample_per_input is not None:
+        k = max(1, round(val_fraction * len(rows)))
+        if k > len(rest):
+            raise RowError("--val-fraction", None, None, f"{k} validation rows wanted but only {len(rest)} rows were "
+                           "left out of the sample", "use a smaller --val-fraction or sample fewer rows")
+        val, _ = sample_rows(rest, k, seed=seed, salt=len(inputs))
+        for r in val:
+            r["extra_info"]["split"] = "val"
+        parts = {"train": rows, "val": val}
+    elif val_fraction is not None:
         train, val = split_rows(rows, val_fraction, seed)
         parts = {"train": train, "val": val}
     else:
@@ -523,8 +577,8 @@ def prepare(
     for split, part in parts.items():
         write_parquet(part, paths[split])
         summary.outputs[split] = f"{paths[split]} ({len(part)} rows)"
-    summary.rows_out = len(rows)
-    summary.per_source = Counter(r["data_source"] for r in rows)
+    summary.rows_out = sum(len(part) for part in parts.values())
+    summary.per_source = Counter(r["data_source"] for part in parts.values() for r in part)
 
     if rejects:
         if rejects_path is None:
@@ -561,8 +615,9 @@ problem ids: the --id-field value if given, else "<shape>-" + sha1(normalised pr
 stable across runs and input orderings.
 
 examples:
-  # the paper's training mix: DeepScaleR + MATH levels 3-5, paper prompt, 2% validation split
-  lapo-verl prepare-data deepscaler.json math_train.jsonl --math-levels 3,4,5 \
+  # the paper's training mix: 6,000 DeepScaleR + 4,000 MATH levels 3-5 (seeded random samples), paper
+  # prompt, 2% validation drawn from the problems not sampled
+  lapo-verl prepare-data deepscaler.json math_train.jsonl --math-levels 3,4,5 --sample-per-input 6000,4000 \
       --prompt-style paper --out data/lapo --val-fraction 0.02 --seed 0
   # MATH-500 as a test set
   lapo-verl prepare-data math500_test.jsonl --split test --out data/math500.parquet
@@ -591,6 +646,16 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        counts = [int(x) for x in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or any(c <= 0 for c in counts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers like 6000,4000, got {text!r}")
+    return counts
 
 
 def _fraction(text: str) -> float:
@@ -643,6 +708,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=None, help="stop after N output rows in total")
     p.add_argument("--limit-per-input", type=_positive_int, default=None, metavar="N",
                    help="take at most N output rows from each input")
+    p.add_argument("--sample-per-input", type=_counts, default=None, metavar="N1,N2,...",
+                   help="one count per input: a seeded (--seed) random sample of that many usable rows of each "
+                   "input (the paper: 6000,4000 of DeepScaleR and MATH levels 3-5); with --val-fraction the "
+                   "validation rows come from the rows not sampled")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (it is shown on terminals)")
     return p
 
@@ -674,6 +743,7 @@ def main(argv: list[str] | None = None) -> int:
             rejects_path=args.rejects,
             limit=args.limit,
             limit_per_input=args.limit_per_input,
+            sample_per_input=args.sample_per_input,
             val_fraction=args.val_fraction,
             seed=args.seed,
             progress=False if args.no_progress else None,

@@ -34,7 +34,7 @@ class LapoStage2RangeRewardManager(LapoRewardManagerBase):
         range_bounds(1000, self.width)  # validate the knob at start-up, not at the first response
 
     def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
-        plan = row.row.get(PLAN_COLUMN)
+        plan = self.current_plan(row)
         nan = float("nan")
         if plan is None and not row.record:  # validation without a plan: accuracy only (as lapo_stage2)
             return float(correct), {"plan": nan, "plan_lo": nan, "plan_hi": nan, "r2": nan, "plan_abs_error": nan}

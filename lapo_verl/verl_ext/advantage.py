@@ -6,6 +6,13 @@ group (``index`` = verl's per-prompt ``uid``), the response mask (lengths) and t
 reward manager emits exactly ``acc`` in {0, 1}; this estimator adds ``alpha * R1`` (the band bonus,
 :func:`lapo_verl.rewards.band_bonus_batched`) to each response's reward and then runs verl's own GRPO
 normalisation, unchanged.
+
+``lapo_grpo`` (stage 2 and the baselines) is verl's GRPO on the reward manager's scores with one change
+that holds for both: each group's scores are shifted by the group's first score, in float64, before verl's
+GRPO runs (:func:`group_shifted_scores`). GRPO is invariant to a per-group shift, but verl computes the
+group mean in float32: for a group of equal scores (all correct with the same length: R_D = 1.7 for 8
+responses) the mean is off by one ulp, the std is ~1e-7, and ``(x - mean) / (std + 1e-6)`` gives about
++0.106 per response instead of 0. Shifted, the group is exactly zero and so is its advantage.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import os
 import time
 from typing import Any
 
+import numpy as np
 import torch
 from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, register_adv_est
 
@@ -23,6 +31,23 @@ from lapo_verl import config as lapo_config
 from lapo_verl.step_metrics import CORRECT_THRESHOLD, band_bonus_summary, stage1_band  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
+
+def group_shifted_scores(scores: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """``scores - scores[first row of the group]`` in float64: a group of equal scores becomes exact zeros.
+
+    >>> group_shifted_scores(np.array([1.7, 1.7, 1.7, 0.3, 0.5]), np.array([0, 0, 0, 1, 1])).tolist()
+    [0.0, 0.0, 0.0, 0.0, 0.2]
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    group = np.asarray(group)
+    _, first = np.unique(group, return_index=True)
+    _, inverse = np.unique(group, return_inverse=True)
+    return scores - scores[first][inverse]
+
+
+def _group_ids(index: np.ndarray) -> np.ndarray:
+    return np.unique(np.asarray(index, dtype=object).astype(str), return_inverse=True)[1]
+
 
 
 class _StepLog:
@@ -76,9 +101,12 @@ def compute_lapo_stage1_advantage(
         scores = token_level_rewards.sum(dim=-1).float().cpu().numpy()
         lengths = response_mask.sum(dim=-1).float().cpu().numpy()
         correct, r1, lo, _ = stage1_band(scores, lengths, index, params)
+        group = _group_ids(index)
         # GRPO only uses each response's summed reward, so hand it the (bs, 1) column of R_D instead of
         # a copy of the (bs, T) token tensor: same advantages, one less pass over the batch.
-        total = torch.as_tensor(scores + params.alpha * r1, dtype=token_level_rewards.dtype)
+        # shifted per group in float64 (module docstring): equal R_D in a group -> advantage exactly 0
+        shifted = group_shifted_scores(scores.astype(np.float64) + params.alpha * r1, group)
+        total = torch.as_tensor(shifted, dtype=token_level_rewards.dtype)
         rewards = total.to(token_level_rewards.device).unsqueeze(-1)
 
     advantages, returns = compute_grpo_outcome_advantage(
@@ -92,3 +120,30 @@ def compute_lapo_stage1_advantage(
     if lapo_config.get(lapo, "log_step_stats", True):
         _step_log.write(lapo, band_bonus_summary(lengths, correct, r1, lo))
     return advantages, returns
+
+
+@register_adv_est("lapo_grpo")
+def compute_lapo_grpo_advantage(
+    token_level_rewards: torch.Tensor,
+    response_mask: torch.Tensor,
+    index: np.ndarray | None = None,
+    config: Any = None,
+    epsilon: float = 1e-6,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """verl's GRPO on each response's summed reward, shifted per group in float64 first, so that a
+    group of equal rewards gets an advantage of exactly 0 (module docstring). Otherwise identical."""
+    if index is None:
+        raise ValueError("lapo_grpo needs verl's group index (uid); got none")
+    with torch.no_grad():
+        scores = token_level_rewards.double().sum(dim=-1).cpu().numpy()
+        shifted = group_shifted_scores(scores, _group_ids(index))
+        rewards = torch.as_tensor(shifted, dtype=token_level_rewards.dtype).to(token_level_rewards.device).unsqueeze(-1)
+    return compute_grpo_outcome_advantage(
+        token_level_rewards=rewards,
+        response_mask=response_mask,
+        index=index,
+        epsilon=epsilon,
+        norm_adv_by_std_in_grpo=bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True,
+        config=config,
+    )

@@ -1,20 +1,30 @@
-"""Stage-2 agent loop: the plan sentence inside the model's reasoning context.
+"""lapo-verl's agent loops: verl's single-turn loop, made to start with R1-style tokenizers, plus the plan.
 
 Registered through ``actor_rollout_ref.rollout.agent.agent_loop_config_path`` (the packaged
-``resources/agent_loops.yaml``) and selected with ``agent.default_agent_loop=lapo_plan_agent``; imported
-lazily by verl's agent-loop workers, never at ``import verl`` time.
+``resources/agent_loops.yaml``) and imported lazily by verl's agent-loop workers, never at ``import verl``.
 
-verl's single-turn loop renders the chat template with the generation prompt; this loop then appends
-the row's plan, ``I will answer the question with {n} tokens.``, so the server receives it as the start
-of the assistant's reasoning. It is prompt text: not trained on and not counted in the response length.
+``lapo_single_turn_agent`` (every recipe's default loop, stage 1 and baselines) is verl's
+``SingleTurnAgentLoop`` with two changes:
 
-* template whose generation prompt opens ``<think>`` (DeepSeek-R1-Distill, the paper's raw format):
-  ``...<｜Assistant｜><think>\\n`` + ``I will answer the question with 734 tokens.\\n``
-* template that does not (Qwen2.5-Instruct): the loop opens the reasoning itself:
-  ``...<|im_start|>assistant\\n`` + ``<think>\\nI will answer the question with 734 tokens.\\n``
+* the continuous-token builder fits the tokenizer (:mod:`lapo_verl.verl_ext.token_builder`): verl 0.9.1
+  picks the Qwen builder for ``model_type: qwen2`` and it requires ``<|im_end|>``, which the
+  DeepSeek-R1-Distill tokenizer of both paper models lacks (``ValueError`` at start-up otherwise);
+* a generation prompt that already closed an empty reasoning block (``<think>\n</think>``, e.g. the
+  R1-Distill template with an ``enable_thinking`` switch left at verl's default kwargs) is reopened:
+  the response starts inside one open ``<think>``. Any other prompt is sent exactly as verl renders it.
+
+``lapo_plan_agent`` (stage 2) then appends the row's plan inside the reasoning context. It is prompt text:
+not trained on and not counted in the response length.
+
+* paper raw format (``Assistant: <think>``, nothing after): one space, the sentence, nothing after:
+  ``... Assistant: <think> I will answer the question with 734 tokens.`` (paper App. A.1, verbatim)
+* template whose generation prompt opens ``<think>`` + newline (DeepSeek-R1-Distill):
+  ``...<｜Assistant｜><think>\n`` + ``I will answer the question with 734 tokens.\n``
+* template that does not open it (Qwen2.5-Instruct): the loop opens the reasoning itself:
+  ``...<|im_start|>assistant\n`` + ``<think>\nI will answer the question with 734 tokens.\n``
 * ``lapo.stage2.plan_position=before_think`` (paper ablation): the sentence goes before ``<think>``.
 
-Rows without a plan (validation of the internalized model) are left untouched.
+Rows without a plan (validation of the internalized model) get only the single-turn treatment.
 """
 
 from __future__ import annotations
@@ -26,14 +36,15 @@ from typing import Any
 from verl.experimental.agent_loop.single_turn_agent_loop import SingleTurnAgentLoop
 
 from lapo_verl import config as lapo_config
-from lapo_verl.data.columns import PLAN_COLUMN
+from lapo_verl.data.columns import PLAN_COLUMN, PLAN_IS_FALLBACK_COLUMN, PROBLEM_ID_COLUMN, RECORD_COLUMN
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PLAN_TEMPLATE = "I will answer the question with {n} tokens."
 THINK_OPEN = "<think>"
 PLAN_POSITIONS = ("in_think", "before_think")
-_THINK_TAIL = re.compile(r"<think>\s*$")
+_THINK_TAIL = re.compile(r"<think>\s*\Z")
+_CLOSED_EMPTY_THINK = re.compile(r"<think>(\s*)</think>\s*\Z")
 
 
 def render_plan_sentence(plan: int, template: str = DEFAULT_PLAN_TEMPLATE) -> str:
@@ -45,70 +56,106 @@ def render_plan_sentence(plan: int, template: str = DEFAULT_PLAN_TEMPLATE) -> st
     return template.format(n=plan)
 
 
-def plan_insertion(prompt_text: str, sentence: str, position: str = "in_think") -> tuple[str, str]:
-    """How to put ``sentence`` into a rendered prompt: returns ``(tail_to_remove, text_to_append)``.
+def reopen_think(prompt_text: str) -> str:
+    """A generation prompt ending in an empty, closed reasoning block gets it reopened.
 
-    ``prompt_text`` is the chat template's output with the generation prompt. The result keeps every
-    character of the prompt except ``tail_to_remove`` (only for ``before_think``).
+    >>> reopen_think("<｜Assistant｜><think>\\n</think>")
+    '<｜Assistant｜><think>\\n'
+    >>> reopen_think("<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n")
+    '<|im_start|>assistant\\n<think>\\n\\n'
+    >>> reopen_think("Assistant: <think>")
+    'Assistant: <think>'
+    """
+    match = _CLOSED_EMPTY_THINK.search(prompt_text)
+    if not match:
+        return prompt_text
+    return prompt_text[: match.start()] + THINK_OPEN + match.group(1)
 
-    >>> plan_insertion("<｜Assistant｜><think>\\n", "I plan.")
-    ('', 'I plan.\\n')
-    >>> plan_insertion("<|im_start|>assistant\\n", "I plan.")
-    ('', '<think>\\nI plan.\\n')
-    >>> plan_insertion("Assistant: <think>", "I plan.")
-    ('', '\\nI plan.\\n')
-    >>> plan_insertion("<｜Assistant｜><think>\\n", "I plan.", "before_think")
-    ('<think>\\n', 'I plan.\\n<think>\\n')
+
+def prompt_with_plan(prompt_text: str, sentence: str, position: str = "in_think") -> str:
+    """``prompt_text`` (rendered with the generation prompt) with ``sentence`` in the reasoning context.
+
+    A closed empty ``<think></think>`` at the end is reopened first (:func:`reopen_think`), so the sentence
+    always lands inside one open ``<think>``.
+
+    >>> prompt_with_plan("Assistant: <think>", "I plan.")          # the paper's raw format
+    'Assistant: <think> I plan.'
+    >>> prompt_with_plan("<｜Assistant｜><think>\\n", "I plan.")
+    '<｜Assistant｜><think>\\nI plan.\\n'
+    >>> prompt_with_plan("<｜Assistant｜><think>\\n</think>", "I plan.")
+    '<｜Assistant｜><think>\\nI plan.\\n'
+    >>> prompt_with_plan("<|im_start|>assistant\\n", "I plan.")
+    '<|im_start|>assistant\\n<think>\\nI plan.\\n'
+    >>> prompt_with_plan("<｜Assistant｜><think>\\n", "I plan.", "before_think")
+    '<｜Assistant｜>I plan.\\n<think>\\n'
+    >>> prompt_with_plan("Assistant: <think>", "I plan.", "before_think")
+    'Assistant: I plan. <think>'
     """
     if position not in PLAN_POSITIONS:
         raise ValueError(f"lapo.stage2.plan_position must be one of {PLAN_POSITIONS}, got {position!r}")
-    match = _THINK_TAIL.search(prompt_text)
+    text = reopen_think(prompt_text)
+    match = _THINK_TAIL.search(text)
     if position == "in_think":
-        if match:
-            separator = "" if prompt_text[-1:].isspace() else "\n"
-            return "", f"{separator}{sentence}\n"
-        return "", f"{THINK_OPEN}\n{sentence}\n"
-    if match:
-        tail = match.group(0)
-        return tail, f"{sentence}\n{tail if tail.endswith(chr(10)) else tail + chr(10)}"
-    return "", f"{sentence}\n{THINK_OPEN}\n"
+        if not match:
+            return f"{text}{THINK_OPEN}\n{sentence}\n"
+        if text.endswith(THINK_OPEN):
+            return f"{text} {sentence}"
+        return f"{text}{sentence}\n"
+    if not match:
+        return f"{text}{sentence}\n{THINK_OPEN}\n"
+    tail = match.group(0)
+    return f"{text[: match.start()]}{sentence}{' ' if tail == THINK_OPEN else chr(10)}{tail}"
 
 
-class LapoPlanAgentLoop(SingleTurnAgentLoop):
-    """Single-turn loop that writes the row's plan into the reasoning context (LAPO stage 2)."""
+def retokenize(tokenizer: Any, prompt_ids: list[int], new_text: str) -> list[int]:
+    """Ids for ``new_text`` that keep verl's ids of the longest prefix of ``prompt_ids`` whose text
+    ``new_text`` starts with; only the changed tail is tokenised again."""
+    k = len(prompt_ids)
+    while k > 0:
+        head = tokenizer.decode(prompt_ids[:k], skip_special_tokens=False)
+        if new_text.startswith(head):
+            break
+        k -= 1
+    head = tokenizer.decode(prompt_ids[:k], skip_special_tokens=False) if k else ""
+    rest = new_text[len(head):]
+    return list(prompt_ids[:k]) + (tokenizer.encode(rest, add_special_tokens=False) if rest else [])
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        lapo = self.config.get("lapo") or {}
-        self.plan_template = str(lapo_config.get(lapo, "stage2.plan_template", DEFAULT_PLAN_TEMPLATE))
-        self.plan_position = str(lapo_config.get(lapo, "stage2.plan_position", "in_think"))
-        self.plan_in_prompt = bool(lapo_config.get(lapo, "stage2.plan_in_prompt", True))
-        self._plan: int | None = None
 
-    async def run(self, sampling_params: dict[str, Any], priority: int = 0, **kwargs: Any):
-        plan = kwargs.get(PLAN_COLUMN)
-        self._plan = int(plan) if plan is not None and self.plan_in_prompt else None
-        return await super().run(sampling_params, priority=priority, **kwargs)
+class LapoSingleTurnAgentLoop(SingleTurnAgentLoop):
+    """verl's single-turn loop with a continuous-token builder that fits the tokenizer and no closed
+    empty reasoning block at the end of the prompt (module docstring)."""
+
+    def __init__(self, *args: Any, hf_model_type: str | None = None, **kwargs: Any) -> None:
+        from lapo_verl.verl_ext.token_builder import choose_builder_family, create_builder
+
+        tokenizer = kwargs.get("tokenizer", args[2] if len(args) > 2 else None)
+        processor = kwargs.get("processor", args[3] if len(args) > 3 else None)
+        data_cfg = kwargs.get("data_config", args[5] if len(args) > 5 else None)
+        template_kwargs = dict((data_cfg.config.get("apply_chat_template_kwargs") or {}) if data_cfg else {})
+        choice = None
+        if tokenizer is not None and getattr(processor, "image_processor", None) is None:
+            choice = choose_builder_family(tokenizer, hf_model_type, template_kwargs)
+        if choice is None or not choice.overridden:
+            super().__init__(*args, hf_model_type=hf_model_type, **kwargs)
+            return
+        # verl's pick cannot be built for this tokenizer: let verl build its generic builder, then use ours.
+        super().__init__(*args, hf_model_type=None, **kwargs)
+        self.continuous_token_builder = create_builder(tokenizer, choice, self.apply_chat_template_kwargs)
+        _log_override_once(hf_model_type, choice)
 
     async def ct_build_initial_tokens(self, messages: list[dict], *args: Any, **kwargs: Any) -> list[int]:
         prompt_ids = await super().ct_build_initial_tokens(messages, *args, **kwargs)
-        if self._plan is None:
-            return prompt_ids
-        return await self.loop.run_in_executor(None, self._with_plan, list(prompt_ids), messages)
+        return await self.loop.run_in_executor(None, self._finish_prompt, list(prompt_ids))
 
-    def plan_sentence(self, plan: int) -> str:
-        """The sentence that states ``plan`` (ablations override this, e.g. with a range)."""
-        return render_plan_sentence(plan, self.plan_template)
+    def edit_prompt_text(self, prompt_text: str) -> str:
+        return reopen_think(prompt_text)
 
-    def _with_plan(self, prompt_ids: list[int], messages: list[dict]) -> list[int]:
-        sentence = self.plan_sentence(self._plan)
+    def _finish_prompt(self, prompt_ids: list[int]) -> list[int]:
         prompt_text = self.tokenizer.decode(prompt_ids, skip_special_tokens=False)
-        tail, addition = plan_insertion(prompt_text, sentence, self.plan_position)
-        if tail:
-            # before_think ablation: re-tokenise the edited text (the tail's ids may not be separable)
-            ids = self.tokenizer.encode(prompt_text[: -len(tail)] + addition, add_special_tokens=False)
-        else:
-            ids = prompt_ids + self.tokenizer.encode(addition, add_special_tokens=False)
+        new_text = self.edit_prompt_text(prompt_text)
+        if new_text == prompt_text:
+            return prompt_ids
+        ids = retokenize(self.tokenizer, prompt_ids, new_text)
         limit = int(self.rollout_config.prompt_length)
         if len(ids) > limit:
             # Left-truncating (verl's default for text prompts) would cut the problem, not the plan.
@@ -117,3 +164,59 @@ class LapoPlanAgentLoop(SingleTurnAgentLoop):
                 "data.filter_overlong_prompts=true (LapoDataset leaves room for the plan) or raise data.max_prompt_length"
             )
         return ids
+
+
+_LOGGED: set = set()
+
+
+def _log_override_once(hf_model_type: str | None, choice: Any) -> None:
+    key = (hf_model_type, choice.family)
+    if key in _LOGGED:
+        return
+    _LOGGED.add(key)
+    logger.warning(
+        "[lapo] continuous-token builder %r instead of verl's %r (model_type=%r): %s",
+        choice.family, choice.verl_family, hf_model_type, choice.verl_error,
+    )
+
+
+class LapoPlanAgentLoop(LapoSingleTurnAgentLoop):
+    """Single-turn loop that writes the row's plan into the reasoning context (LAPO stage 2)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        lapo = self.config.get("lapo") or {}
+        self.plan_template = str(lapo_config.get(lapo, "stage2.plan_template", DEFAULT_PLAN_TEMPLATE))
+        self.plan_position = str(lapo_config.get(lapo, "stage2.plan_position", "in_think"))
+        self.plan_in_prompt = bool(lapo_config.get(lapo, "stage2.plan_in_prompt", True))
+        self.update_plans_dir = lapo_config.update_plans(lapo)  # paper Eq. 8 (lapo_verl/plan_updates.py)
+        self._plan: int | None = None
+
+    async def current_plan(self, kwargs: dict[str, Any]) -> int | None:
+        """The row's plan; with ``update_plans`` the Eq. 8 plan of this training step (same in every process)."""
+        plan = kwargs.get(PLAN_COLUMN)
+        if plan is None or not self.update_plans_dir or not kwargs.get(RECORD_COLUMN):
+            return None if plan is None else int(plan)
+        if kwargs.get("global_steps") is None:
+            raise ValueError("lapo.stage2.update_plans=true needs verl's V1 trainer (trainer.use_v1=true), which "
+                             "passes global_steps to the agent loop")
+        from lapo_verl.plan_updates import tracker
+
+        return await self.loop.run_in_executor(
+            None, tracker(self.update_plans_dir).plan, str(kwargs[PROBLEM_ID_COLUMN]), int(plan),
+            bool(kwargs.get(PLAN_IS_FALLBACK_COLUMN, False)), int(kwargs["global_steps"]),
+        )
+
+    async def run(self, sampling_params: dict[str, Any], priority: int = 0, **kwargs: Any):
+        plan = await self.current_plan(kwargs)
+        self._plan = plan if plan is not None and self.plan_in_prompt else None
+        return await super().run(sampling_params, priority=priority, **kwargs)
+
+    def plan_sentence(self, plan: int) -> str:
+        """The sentence that states ``plan`` (ablations override this, e.g. with a range)."""
+        return render_plan_sentence(plan, self.plan_template)
+
+    def edit_prompt_text(self, prompt_text: str) -> str:
+        if self._plan is None:
+            return super().edit_prompt_text(prompt_text)
+        return prompt_with_plan(prompt_text, self.plan_sentence(self._plan), self.plan_position)

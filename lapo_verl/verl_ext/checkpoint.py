@@ -8,7 +8,10 @@ It runs in verl's TaskRunner:
   event; records of later steps written before this event are then ignored (they are redone);
 * after each save it fsyncs every records file, logs a ``checkpoint`` event and writes the committed
   records up to that step into ``global_step_N/lapo_records.jsonl``, so a checkpoint carries its own
-  statistics (``lapo-verl plans --records <ckpt>/lapo_records.jsonl``).
+  statistics (``lapo-verl plans --records <ckpt>/lapo_records.jsonl``);
+* with ``lapo.stage2.update_plans=true`` (paper Eq. 8) it also exports the plans after that step as a plans
+  file, ``global_step_N/lapo_plans.json`` and ``<lapo.run_dir>/plans_updated.json``
+  (:func:`lapo_verl.plan_updates.export_plans`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from lapo_verl.records import append_event, fsync_records, load_records, write_s
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_NAME = "lapo_records.jsonl"
+PLANS_SNAPSHOT_NAME = "lapo_plans.json"
+UPDATED_PLANS_NAME = "plans_updated.json"
 
 
 def resolve_resume_step(trainer_config: Any) -> int:
@@ -49,6 +54,19 @@ def resolve_resume_step(trainer_config: Any) -> int:
     return step if os.path.isdir(os.path.join(folder, f"global_step_{step}")) else 0
 
 
+def check_eq8_trainer(trainer_config: Any) -> None:
+    """Eq. 8 plans of step s come from the records of steps < s: every one of them must be written before step
+    s's rollouts start, which verl 0.9.1 guarantees in the V1 trainer's ``sync`` mode only."""
+    use_v1 = bool(trainer_config.get("use_v1", True))
+    mode = str((trainer_config.get("v1") or {}).get("trainer_mode", "sync"))
+    if not use_v1 or mode != "sync":
+        raise ValueError(
+            f"lapo.stage2.update_plans=true (paper Eq. 8) needs trainer.use_v1=true and trainer.v1.trainer_mode=sync "
+            f"(got use_v1={use_v1}, trainer_mode={mode!r}): in other modes a step's rollouts may start before the "
+            "previous step's rewards are recorded, so the plans would differ within a group"
+        )
+
+
 def records_dir(config: Any) -> str | None:
     """The records directory configured in ``lapo.records.dir`` (None when records are off)."""
     lapo = config.get("lapo") if config is not None else None
@@ -61,6 +79,12 @@ class LapoCheckpointCallback(CheckpointCallback):
     def __init__(self, config: Any = None) -> None:
         super().__init__(config=config)
         self.records_dir = records_dir(config)
+        lapo = config.get("lapo") if config is not None else None
+        self.export_plans = bool(lapo is not None and int(lapo_config.get(lapo, "stage", 1)) == 2
+                                 and lapo_config.update_plans(lapo))
+        self.lapo = lapo
+        if self.export_plans:
+            check_eq8_trainer(config.trainer)
         if self.records_dir:
             self.resume_step = resolve_resume_step(config.trainer)
             append_event(
@@ -76,7 +100,23 @@ class LapoCheckpointCallback(CheckpointCallback):
         records, report = load_records(self.records_dir, max_step=global_step)
         write_snapshot(records, os.path.join(checkpoint_dir, SNAPSHOT_NAME))
         append_event(self.records_dir, {"event": "checkpoint", "step": int(global_step), "records": len(records)})
+        if self.export_plans:
+            self._export_plans(records, int(global_step), checkpoint_dir)
         logger.warning(
             "[lapo] step %d: %d records snapshotted to %s (%d corrupt lines skipped)",
             global_step, len(records), checkpoint_dir, report.corrupt,
         )
+
+    def _export_plans(self, records: list[dict], step: int, checkpoint_dir: str) -> None:
+        from lapo_verl.plan_updates import export_plans
+        from lapo_verl.plans import read_plans, write_plans
+
+        plans, unsolved, _ = read_plans(str(lapo_config.get(self.lapo, "plans_path")))
+        doc = export_plans(records, plans, unsolved, step)
+        doc["source"] = {"initial_plans": str(lapo_config.get(self.lapo, "plans_path")), "records": self.records_dir}
+        write_plans(doc, os.path.join(checkpoint_dir, PLANS_SNAPSHOT_NAME))
+        run_dir = lapo_config.get(self.lapo, "run_dir")
+        if run_dir:
+            write_plans(doc, os.path.join(str(run_dir), UPDATED_PLANS_NAME))
+        logger.warning("[lapo] step %d: Eq. 8 plans exported (%d changed by stage 2) to %s", step,
+                       doc["summary"]["changed_by_stage2"], checkpoint_dir)

@@ -26,7 +26,13 @@ from verl.experimental.reward_loop.reward_manager import register
 from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 
 from lapo_verl import config as lapo_config
-from lapo_verl.data.columns import PLAN_COLUMN, PROBLEM_ID_COLUMN, RECORD_COLUMN, TARGET_COLUMN
+from lapo_verl.data.columns import (
+    PLAN_COLUMN,
+    PLAN_IS_FALLBACK_COLUMN,
+    PROBLEM_ID_COLUMN,
+    RECORD_COLUMN,
+    TARGET_COLUMN,
+)
 from lapo_verl.grading import (  # noqa: F401  (PROMPT_TAIL_TOKENS, prompt_opens_reasoning: re-exported)
     PROMPT_TAIL_TOKENS,
     GradeResult,
@@ -95,6 +101,9 @@ class LapoRewardManagerBase(RewardManagerBase):
         directory = lapo_config.get(self.lapo, "records.dir")
         enabled = self.writes_records and bool(lapo_config.get(self.lapo, "records.enable", True)) and directory
         self.writer = RecordWriter(str(directory)) if enabled else None
+        stage2 = int(lapo_config.get(self.lapo, "stage", 1)) == 2
+        # paper Eq. 8 (lapo_verl/plan_updates.py): the plan of each training step, as the agent loop states it
+        self.update_plans_dir = lapo_config.update_plans(self.lapo) if stage2 else None
 
     # ---------------------------------------------------------------- row access
     def _row(self, data: DataProto) -> tuple[ScoredRow, Any]:
@@ -149,6 +158,16 @@ class LapoRewardManagerBase(RewardManagerBase):
                                   timeout_s=self.grade_timeout)
         return result, text
 
+    def current_plan(self, row: ScoredRow):
+        """The row's plan; with ``update_plans`` the Eq. 8 plan of this step, as the agent loop stated it."""
+        plan = row.row.get(PLAN_COLUMN)
+        if plan is None or not self.update_plans_dir or not row.record:
+            return plan
+        from lapo_verl.plan_updates import tracker
+
+        return tracker(self.update_plans_dir).plan(row.problem_id, int(plan),
+                                                   bool(row.row.get(PLAN_IS_FALLBACK_COLUMN, False)), row.step)
+
     # ---------------------------------------------------------------- the reward
     def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
         """Reward of one response and extra fields for logs/records. Subclasses override."""
@@ -196,7 +215,7 @@ class LapoStage2RewardManager(LapoRewardManagerBase):
         self.params = lapo_config.stage2_params(self.lapo)
 
     def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
-        plan = row.row.get(PLAN_COLUMN)
+        plan = self.current_plan(row)
         if plan is None and not row.record:
             # validation without a plan (lapo.stage2.val_with_plan=false): the internalized model is
             # judged on accuracy; its length is reported by verl's response_length metrics.

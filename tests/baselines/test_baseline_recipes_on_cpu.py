@@ -8,14 +8,14 @@ from lapo_test_utils.verl_config import compose_recipe, validate
 
 RECIPES = {
     # recipe: (reward manager, advantage estimator, stage)
-    "acc_only": ("lapo_acc_only", "grpo", 1),
-    "l1_exact": ("lapo_l1_exact", "grpo", 1),
-    "l1_max": ("lapo_l1_max", "grpo", 1),
-    "thinkprune": ("lapo_thinkprune", "grpo", 1),
-    "dapo_overlong": ("dapo", "grpo", 1),
-    "lapo_stage2_before_think": ("lapo_stage2", "grpo", 2),
-    "lapo_stage2_implicit": ("lapo_stage2", "grpo", 2),
-    "lapo_stage2_range": ("lapo_stage2_range", "grpo", 2),
+    "acc_only": ("lapo_acc_only", "lapo_grpo", 1),
+    "l1_exact": ("lapo_l1_exact", "lapo_grpo", 1),
+    "l1_max": ("lapo_l1_max", "lapo_grpo", 1),
+    "thinkprune": ("lapo_thinkprune", "lapo_grpo", 1),
+    "dapo_overlong": ("dapo", "lapo_grpo", 1),
+    "lapo_stage2_before_think": ("lapo_stage2", "lapo_grpo", 2),
+    "lapo_stage2_implicit": ("lapo_stage2", "lapo_grpo", 2),
+    "lapo_stage2_range": ("lapo_stage2_range", "lapo_grpo", 2),
 }
 
 
@@ -89,7 +89,7 @@ def test_stage2_ablation_knobs(tmp_path):
     assert rng.lapo.stage2_range.width == 0.1 and "{lo}" in rng.lapo.stage2_range.plan_template
     assert rng.actor_rollout_ref.rollout.agent.default_agent_loop == "lapo_range_plan_agent"
     loops = OmegaConf.load(rng.actor_rollout_ref.rollout.agent.agent_loop_config_path)
-    assert {e.name for e in loops} == {"lapo_plan_agent", "lapo_range_plan_agent"}
+    assert {e.name for e in loops} == {"lapo_single_turn_agent", "lapo_plan_agent", "lapo_range_plan_agent"}
     # stage-1 ablations are plain knobs: band percentiles
     band = _cfg("lapo_stage1", tmp_path, "lapo.stage1.band=[0.2,0.8]")
     assert list(band.lapo.stage1.band) == [0.2, 0.8]

@@ -176,3 +176,55 @@ def test_verl_rlhf_dataset_reads_the_output(tmp_path):
     assert item[PROBLEM_ID_COLUMN] == item["index"]
     assert item["raw_prompt"][0]["role"] == "system"
     assert item["reward_model"]["ground_truth"] == "2"
+
+
+def _mix_inputs(tmp_path):
+    ds = [{"problem": f"DeepScaleR problem {i}: what is {i} + 1?", "answer": str(i + 1)} for i in range(60)]
+    math = [{"problem": f"MATH problem {i}: what is {i} * 2?", "solution": f"It is $\\boxed{{{2 * i}}}$.",
+             "level": f"Level {1 + i % 5}", "type": "Algebra"} for i in range(100)]  # 60 of levels 3-5
+    return write_jsonl(tmp_path / "ds.jsonl", ds), write_jsonl(tmp_path / "math.jsonl", math), ds
+
+
+def test_paper_mix_is_a_seeded_random_sample_per_source(tmp_path, capsys):
+    """Issue 11 item 4 (scaled down 6000+4000 -> 30+20): a seeded random sample of each source, counts printed,
+    validation drawn from the rows not sampled; the same seed gives the same set (stage 1 and stage 2 share it)."""
+    ds, math, ds_rows = _mix_inputs(tmp_path)
+    args = ["--math-levels", "3,4,5", "--sample-per-input", "30,20", "--seed", "7", "--val-fraction", "0.1"]
+    assert run(ds, math, "--out", tmp_path / "a", *args) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "sampled per source: lapo/deepscaler: 30, lapo/math: 20" in line
+    train = read_rows(tmp_path / "a" / "train.parquet")
+    val = read_rows(tmp_path / "a" / "val.parquet")
+    sources = [r["data_source"] for r in train]
+    assert sources.count("lapo/deepscaler") == 30 and sources.count("lapo/math") == 20 and len(val) == 5
+    assert {r["extra_info"]["level"] for r in train if r["data_source"] == "lapo/math"} <= {3, 4, 5}
+    assert not ({r[PROBLEM_ID_COLUMN] for r in train} & {r[PROBLEM_ID_COLUMN] for r in val})
+    # random, not the first N rows of each input
+    first30 = {problem_hash_id("deepscaler", r["problem"]) for r in ds_rows[:30]}
+    assert {r[PROBLEM_ID_COLUMN] for r in train if r["data_source"] == "lapo/deepscaler"} != first30
+    # same seed -> same set (also from a reordered input); another seed -> another set
+    ds_rev = write_jsonl(tmp_path / "ds_rev.jsonl", ds_rows[::-1])
+    assert run(ds_rev, math, "--out", tmp_path / "b", *args) == 0
+    assert {r[PROBLEM_ID_COLUMN] for r in read_rows(tmp_path / "b" / "train.parquet")} == {
+        r[PROBLEM_ID_COLUMN] for r in train}
+    assert run(ds, math, "--out", tmp_path / "c", *args[:-4], "--seed", "8") == 0
+    assert {r[PROBLEM_ID_COLUMN] for r in read_rows(tmp_path / "c" / "train.parquet")} != {
+        r[PROBLEM_ID_COLUMN] for r in train}
+
+
+def test_paper_mix_errors_name_the_input(tmp_path, capsys):
+    ds, math, _ = _mix_inputs(tmp_path)
+    assert run(ds, math, "--out", tmp_path / "x", "--math-levels", "3,4,5", "--sample-per-input", "30,61") == 1
+    err = capsys.readouterr().err
+    assert str(math) in err and "asks for 61 rows but the input has 60 usable rows" in err
+    assert run(ds, math, "--out", tmp_path / "y", "--sample-per-input", "30") == 1
+    assert "1 counts for 2 inputs" in capsys.readouterr().err
+
+
+def test_paper_setting_script_builds_the_paper_mix():
+    """The per-model run scripts build the training set with the paper's seeded 6,000 + 4,000 sample."""
+    from pathlib import Path
+
+    script = (Path(__file__).resolve().parents[2] / "recipes" / "paper_setting.sh").read_text()
+    assert "--math-levels 3,4,5 --sample-per-input 6000,4000" in script and "--limit-per-input" not in script
+    assert "DeepScaleR-Preview-Dataset:train hf:DigitalLearningGmbH/MATH-lighteval:train" in script

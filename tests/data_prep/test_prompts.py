@@ -15,6 +15,7 @@ from lapo_verl.prompts import (
     PLAN_TEMPLATE,
     build_messages,
     generation_prompt_opens_think,
+    paper_plan_prompt,
     paper_prompt,
     render_plan,
 )
@@ -23,19 +24,23 @@ PROBLEM = r"Find $x$ such that $\lceil x \rceil + x = \dfrac{23}{7}$."
 
 # The paper's raw prompt, written out by hand (not built from the constants under test).
 EXPECTED_PAPER = (
-    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. "
-    "The assistant first thinks about the reasoning process in the mind and then provides the user with the "
-    "answer. The reasoning process and answer are enclosed within <think> </think> and <answer> </answer> tags, "
-    "respectively, i.e., <think> reasoning process here </think> <answer> answer here </answer>. "
+    "You are a helpful assistant. A conversation between User and Assistant. The user asks a question, and the "
+    "Assistant solves it. The Assistant first thinks about the reasoning process in the mind and then provides the "
+    "user with the answer. The reasoning process is enclosed within <think> and </think> tags, respectively, i.e., "
+    "<think> reasoning process here </think> answer here. "
     r"User: Find $x$ such that $\lceil x \rceil + x = \dfrac{23}{7}$. Please think step by step and output the "
     r"final answer within \boxed{}. Assistant: <think>"
 )
+# LAPO-I (App. A.1): the LAPO-D prompt + " I will answer the question with {length} tokens." and nothing after.
+EXPECTED_PAPER_I = EXPECTED_PAPER + " I will answer the question with 321 tokens."
 
 
 def test_paper_prompt_is_the_exact_paper_string():
     assert paper_prompt(PROBLEM) == EXPECTED_PAPER
     assert PAPER_INSTRUCTION == r"Please think step by step and output the final answer within \boxed{}."
-    assert PAPER_SYSTEM_PROMPT.startswith("A conversation between User and Assistant.")
+    assert PAPER_SYSTEM_PROMPT.startswith("You are a helpful assistant. A conversation between User and Assistant.")
+    assert "\n" not in EXPECTED_PAPER and "  " not in EXPECTED_PAPER and "<answer>" not in EXPECTED_PAPER
+    assert paper_plan_prompt(PROBLEM, 321) == EXPECTED_PAPER_I
 
 
 def test_chat_template_renders_the_exact_paper_string_with_a_real_tokenizer():

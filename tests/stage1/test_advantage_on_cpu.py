@@ -129,3 +129,22 @@ def test_algoconfig_canary():
     source = inspect.getsource(trainer_base)
     assert "omega_conf_to_dataclass(self.config.algorithm" not in source
     assert "AlgoConfig(" not in source
+
+
+def test_group_of_equal_rewards_gets_exactly_zero_advantage(algo_cfg):
+    """Issue 11 item 7: all correct with equal lengths -> R_D = 1.7 for every response. verl's GRPO alone gives
+    about +0.106 per response (float32 mean off by one ulp, divided by std + 1e-6); lapo_stage1 gives 0."""
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+    lengths, scores, uids = [37] * 8 + [5, 9, 5, 9], [1] * 8 + [1, 1, 0, 0], ["g"] * 8 + ["h"] * 4
+    # the bug, reproduced with verl's own GRPO on the same R_D values
+    r_d = torch.full((8, 1), 1.0 + 0.7 * 1.0, dtype=torch.float32)
+    plain, _ = compute_grpo_outcome_advantage(r_d, torch.ones(8, 1), np.array(["g"] * 8, dtype=object))
+    assert plain.abs().max().item() > 0.05
+    adv = _v1_advantage(_batch(lengths, scores, uids), algo_cfg)
+    assert torch.all(adv[:8] == 0.0)
+    # the other group is unchanged by the per-group shift (GRPO is shift-invariant)
+    r_h = torch.tensor([1.7, 1.7, 0.0, 0.0])
+    want = (r_h - r_h.mean()) / (r_h.std() + 1e-6)
+    got = torch.stack([adv[8 + i, lengths[8 + i] - 1] for i in range(4)])
+    assert got == pytest.approx(want, abs=1e-5)

@@ -17,7 +17,8 @@ def write_group(writer, pid, step, lengths, correct, uid=None, gn=None):
                       "gn": gn or len(lengths), "len": n, "ok": ok, "t": time.time()})
 
 
-def test_latest_solved_visit_and_statistics(tmp_path):
+def test_latest_visit_by_default_and_statistics(tmp_path):
+    """Issue 11 item 5: the paper's rule by default (latest visit; unsolved there -> unsolved -> max length)."""
     w = RecordWriter(str(tmp_path))
     write_group(w, "p1", 1, [100, 200, 300, 400], [1, 1, 1, 0])  # median of correct = 200
     write_group(w, "p1", 5, [150, 250, 350, 999], [1, 1, 0, 0])  # latest solved: median 200
@@ -26,14 +27,20 @@ def test_latest_solved_visit_and_statistics(tmp_path):
     write_group(w, "p3", 3, [301, 302, 500, 600], [1, 1, 0, 1])  # median 302, mean 401, min 301
     records, report = load_records(str(tmp_path))
     assert report.kept == 20 and report.corrupt == 0
+    # default = paper and authors' code: p1's latest visit (step 9) had no correct answer -> unsolved
     doc = P.build_plans(records)
-    assert doc["plans"] == {"p1": 200, "p3": 302}
-    assert doc["unsolved"] == ["p2"]
+    assert doc["visit_rule"] == "latest"
+    assert doc["plans"] == {"p3": 302} and doc["unsolved"] == ["p1", "p2"]
     assert P.build_plans(records, statistic="mean")["plans"]["p3"] == 401
     assert P.build_plans(records, statistic="min")["plans"]["p3"] == 301
-    # the authors' code keeps the last visit even when unsolved: p1 flips to unsolved
-    authors = P.build_plans(records, visit_rule="latest")
-    assert authors["plans"] == {"p3": 302} and authors["unsolved"] == ["p1", "p2"]
+    # documented option: the latest visit WITH a correct answer keeps p1's plan (step 5: median 200)
+    kept = P.build_plans(records, visit_rule="latest_solved")
+    assert kept["plans"] == {"p1": 200, "p3": 302} and kept["unsolved"] == ["p2"]
+    # the latest visit's median replaces an earlier one (M(q) follows every visit)
+    w2 = RecordWriter(str(tmp_path / "b"))
+    write_group(w2, "q", 1, [100, 200, 300], [1, 1, 1])
+    write_group(w2, "q", 4, [500, 700, 900], [1, 1, 0])
+    assert P.build_plans(load_records(str(tmp_path / "b"))[0])["plans"] == {"q": 600}
 
 
 def test_incomplete_visit_is_skipped_and_counted(tmp_path):

@@ -4,61 +4,23 @@ verl's real SingleTurnAgentLoop machinery (continuous-token builder, prompt capp
 runs; only the rollout server is a fake that records the prompt ids it receives.
 """
 
-import asyncio
-
 import pytest
-from omegaconf import OmegaConf
 
-from lapo_test_utils.verl_config import compose_recipe
+from lapo_test_utils.agent_loops import run_loop as _run_loop
+from lapo_test_utils.agent_loops import template_ids
 from lapo_verl.data.columns import PLAN_COLUMN
-from lapo_verl.verl_ext.agent_loop import plan_insertion, render_plan_sentence
-
-MESSAGES = [{"role": "user", "content": "What is 2+2? Let's think step by step and output the final answer within \\boxed{}."}]
+from lapo_verl.verl_ext.agent_loop import prompt_with_plan, render_plan_sentence
 
 
-class RecordingServer:
-    def __init__(self, reply_ids):
-        self.prompts = []
-        self.reply_ids = reply_ids
-
-    async def generate(self, request_id, prompt_ids, sampling_params, **kwargs):
-        from verl.workers.rollout.replica import TokenOutput
-
-        self.prompts.append(list(prompt_ids))
-        return TokenOutput(token_ids=self.reply_ids, log_probs=[-0.1] * len(self.reply_ids), stop_reason="completed")
-
-
-def run_loop(model_dir, tmp_path, row_extra, *overrides, prompt_length=512, hf_model_type=None):
-    """``hf_model_type=None`` selects verl's generic continuous-token builder. The R1-Distill tokenizer we
-    rebuild offline has no ``<|im_end|>``, which verl's qwen2 builder requires (see README: verified facts)."""
-    from hydra.utils import instantiate
-    from transformers import AutoTokenizer
-    from verl.experimental.agent_loop.agent_loop import DictConfigWrap
-    from verl.utils.dataset.rl_dataset import RLHFDataset
-
-    cfg = compose_recipe("lapo_stage2", f"lapo.output_root={tmp_path}", f"actor_rollout_ref.model.path={model_dir}",
-                         f"actor_rollout_ref.rollout.prompt_length={prompt_length}",
-                         "actor_rollout_ref.rollout.response_length=16", *overrides, minimal=False)
-    OmegaConf.resolve(cfg)
-    entry = OmegaConf.load(cfg.actor_rollout_ref.rollout.agent.agent_loop_config_path)
-    assert [e.name for e in entry] == [cfg.actor_rollout_ref.rollout.agent.default_agent_loop]
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    reply = tok.encode("4 </think> \\boxed{4}", add_special_tokens=False)
-    server = RecordingServer(reply)
-
-    async def go():
-        loop_obj = instantiate(entry[0], trainer_config=DictConfigWrap(cfg), server_manager=server, tokenizer=tok,
-                               processor=None, dataset_cls=RLHFDataset, data_config=DictConfigWrap(cfg.data),
-                               hf_model_type=hf_model_type)
-        return await loop_obj.run({"temperature": 1.0}, raw_prompt=MESSAGES, **row_extra)
-
-    out = asyncio.run(go())
+def run_loop(model_dir, tmp_path, row_extra, *overrides, prompt_length=512, hf_model_type="config"):
+    """``hf_model_type`` comes from the model directory's config.json (``qwen2`` for every fixture), as in verl."""
+    tok, server, out, reply, _ = _run_loop(model_dir, tmp_path, row_extra, *overrides, prompt_length=prompt_length,
+                                           hf_model_type=hf_model_type)
     return tok, server, out, reply
 
 
 def base_prompt_ids(tok):
-    ids = tok.apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=True)
-    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    return template_ids(tok)
 
 
 def test_r1_template_plan_right_after_think(r1_tok_dir, tmp_path):
@@ -76,7 +38,7 @@ def test_r1_template_plan_right_after_think(r1_tok_dir, tmp_path):
 
 
 def test_qwen25_template_opens_think_then_plan(qwen_tok_dir, tmp_path):
-    tok, server, out, reply = run_loop(qwen_tok_dir, tmp_path, {PLAN_COLUMN: 45}, hf_model_type="qwen2")
+    tok, server, out, reply = run_loop(qwen_tok_dir, tmp_path, {PLAN_COLUMN: 45})
     base = base_prompt_ids(tok)
     assert tok.decode(base).endswith("<|im_start|>assistant\n")  # no <think> in the generation prompt
     extra = tok.encode("<think>\nI will answer the question with 45 tokens.\n", add_special_tokens=False)
@@ -110,13 +72,25 @@ def test_too_long_with_plan_is_a_clear_error(r1_tok_dir, tmp_path):
         run_loop(r1_tok_dir, tmp_path, {PLAN_COLUMN: 100}, prompt_length=n + 3)
 
 
-def test_plan_insertion_and_sentence_validation():
-    assert plan_insertion("x<think>\n", "S") == ("", "S\n")
-    assert plan_insertion("x", "S") == ("", "<think>\nS\n")
+def test_prompt_with_plan_and_sentence_validation():
+    assert prompt_with_plan("x<think>\n", "S") == "x<think>\nS\n"
+    assert prompt_with_plan("x<think>", "S") == "x<think> S"  # paper raw format: one space, nothing after
+    assert prompt_with_plan("x<think>\n</think>", "S") == "x<think>\nS\n"  # closed block reopened
+    assert prompt_with_plan("x<think>\n\n</think>\n\n", "S") == "x<think>\n\nS\n"
+    assert prompt_with_plan("x", "S") == "x<think>\nS\n"
     assert render_plan_sentence(12) == "I will answer the question with 12 tokens."
     with pytest.raises(ValueError):
         render_plan_sentence(0)
     with pytest.raises(ValueError):
         render_plan_sentence(5, "no placeholder")
     with pytest.raises(ValueError):
-        plan_insertion("x", "S", "elsewhere")
+        prompt_with_plan("x", "S", "elsewhere")
+
+
+def test_agent_loop_doctests():
+    import doctest
+
+    import lapo_verl.verl_ext.agent_loop as mod
+
+    result = doctest.testmod(mod)
+    assert result.failed == 0 and result.attempted > 0

@@ -147,3 +147,18 @@ def test_stage2_filters_prompts_that_only_overflow_with_the_plan(tiny_bpe_dir, t
     stage2, _ = make_dataset(tiny_bpe_dir, [str(path)], f"data.max_prompt_length={long_len}",
                              f"lapo.plans_path={plans}", stage=2, tmp=tmp_path)
     assert [stage2[i][PROBLEM_ID_COLUMN] for i in range(len(stage2))] == ["p0"]
+
+
+def test_update_plans_without_records_fails_at_start_up(tiny_bpe_dir, tmp_path):
+    """Eq. 8 plans are computed from the length records: turning them off with update_plans=true is refused."""
+    from lapo_verl import config as lapo_config
+
+    train = write_parquet(tmp_path / "train.parquet", 4)
+    plans = write_plans(tmp_path / "plans.json", {f"p{i}": 100 for i in range(4)})
+    with pytest.raises(ValueError, match=r"update_plans=true \(paper Eq. 8\).*lapo.records.enable=true"):
+        make_dataset(tiny_bpe_dir, [train], f"lapo.plans_path={plans}", "lapo.stage2.update_plans=true",
+                     "lapo.records.enable=false", stage=2, tmp=tmp_path)
+    with pytest.raises(ValueError, match="records"):  # the stage-2 reward managers refuse it as well
+        lapo_config.stage2_params({"stage": 2, "stage2": {"update_plans": True}, "records": {"enable": False}})
+    assert lapo_config.update_plans({"stage2": {"update_plans": True}, "records": {"dir": "/r"}}) == "/r"
+    assert lapo_config.update_plans({"stage2": {"update_plans": False}}) is None
