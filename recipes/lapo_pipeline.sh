@@ -31,8 +31,8 @@ NNODES=${NNODES:-1}
 EVAL_MODELS=${EVAL_MODELS:-"base lapo_d lapo_i"}
 PUBLISHED=${PUBLISHED:-}
 # shared recipe helpers: lapo_cpu_env, lapo_merge_latest (verl's FSDP -> Hugging Face merger)
-# shellcheck source=compare/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/compare/lib.sh"
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PY=$PYTHON
 
 read -r -a common <<<"${COMMON_ARGS:-}"

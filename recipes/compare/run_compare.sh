@@ -25,8 +25,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=lib.sh
-source "$HERE/lib.sh"
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
@@ -37,7 +37,7 @@ Options (environment variables in brackets):
   --train FILE        training parquet (lapo-verl prepare-data)         [TRAIN] (required)
   --val FILE          validation parquet (default: --train)             [VAL]
   --out DIR           output root: runs/ ckpt/ models/ results/ logs/   [OUT] (default: runs/compare)
-  --gpus N            GPUs per node                                     [GPUS] (default: 4, the paper's)
+  --gpus N            GPUs per node                                     [NGPUS] (default: 4, the paper's)
   --nnodes N          nodes                                             [NNODES] (default: 1)
   --methods LIST      rows to produce (see above)                       [METHODS]
   --published NAME    deepscaler | r1-distill | none: the paper's rows  [PUBLISHED] (default: deepscaler)
@@ -55,7 +55,7 @@ MODEL=${MODEL:-}
 TRAIN=${TRAIN:-}
 VAL=${VAL:-}
 OUT=${OUT:-runs/compare}
-GPUS=${GPUS:-4}
+NGPUS=${NGPUS:-${GPUS:-4}}  # GPUS: the old name, still read
 NNODES=${NNODES:-1}
 METHODS=${METHODS:-base,acc_only,lapo,l1_exact,l1_max,thinkprune,dapo_overlong}
 PUBLISHED=${PUBLISHED:-deepscaler}
@@ -70,7 +70,7 @@ while [[ $# -gt 0 ]]; do
     --train) TRAIN=$2; shift 2 ;;
     --val) VAL=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    --gpus) GPUS=$2; shift 2 ;;
+    --gpus) NGPUS=$2; shift 2 ;;
     --nnodes) NNODES=$2; shift 2 ;;
     --methods) METHODS=$2; shift 2 ;;
     --published) PUBLISHED=$2; shift 2 ;;
@@ -103,7 +103,7 @@ ROWS=()        # results dirs, in table order
 NAMES=()
 row() { lapo_eval "$1" "$2"; ROWS+=("$OUT/results/$1"); NAMES+=("$3"); }
 
-lapo_log "compare: methods=$METHODS model=$MODEL out=$OUT cpu=$CPU gpus=$GPUS"
+lapo_log "compare: methods=$METHODS model=$MODEL out=$OUT cpu=$CPU gpus=$NGPUS"
 
 if has base; then row base "$MODEL" "base"; fi
 if has acc_only; then lapo_train acc_only "$MODEL" acc_only; row acc_only "$OUT/models/acc_only" "accuracy-only GRPO"; fi

@@ -14,14 +14,14 @@
 #   range       stage 2 with a range plan of width 0.05, 0.1, 0.2               (+recipe=lapo_stage2_range)
 #   beta_sigma  stage 2 reward weight x width: beta 0.7, 0.8 x sigma 60, 120, 240
 #
-# Variables: MODEL (stage-1 start / stage-2 start = the LAPO-D model for stage-2 sweeps), TRAIN, VAL, GPUS,
+# Variables: MODEL (stage-1 start / stage-2 start = the LAPO-D model for stage-2 sweeps), TRAIN, VAL, NGPUS,
 # OUT (lapo.output_root, default runs/sweeps), STAGE1_RECORDS (statistic: the stage-1 records dir),
 # CPU=1 (CPU backend, 2-step jobs).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../compare/lib.sh
-source "$HERE/../compare/lib.sh"
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; }
 
@@ -35,7 +35,7 @@ EXTRA=("$@")
 MODEL=${MODEL:-}
 TRAIN=${TRAIN:-}
 VAL=${VAL:-${TRAIN}}
-GPUS=${GPUS:-4}
+NGPUS=${NGPUS:-${GPUS:-4}}  # GPUS: the old name, still read
 OUT=${OUT:-runs/sweeps}
 CPU=${CPU:-0}
 if [[ $DRY == 0 ]]; then

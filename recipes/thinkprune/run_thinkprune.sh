@@ -13,8 +13,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=../compare/lib.sh
-source "$HERE/../compare/lib.sh"
+# shellcheck source=../lib.sh
+source "$HERE/../lib.sh"
 
 usage() {
   awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"
@@ -25,7 +25,7 @@ Options (environment variables in brackets):
   --train FILE     training parquet                             [TRAIN] (required)
   --val FILE       validation parquet (default: --train)        [VAL]
   --out DIR        output root                                  [OUT] (default: runs/thinkprune)
-  --gpus N         GPUs per node                                [GPUS] (default: 4)
+  --gpus N         GPUs per node                                [NGPUS] (default: 4)
   --nnodes N       nodes                                        [NNODES] (default: 1)
   --limits "L..."  limits in order                              [LIMITS] (default: "4096 3072 2048"; --cpu: "24 20 16")
   --eval           evaluate the start model and every round, then write the table and plot  [EVAL=1]
@@ -39,7 +39,7 @@ MODEL=${MODEL:-}
 TRAIN=${TRAIN:-}
 VAL=${VAL:-}
 OUT=${OUT:-runs/thinkprune}
-GPUS=${GPUS:-4}
+NGPUS=${NGPUS:-${GPUS:-4}}  # GPUS: the old name, still read
 NNODES=${NNODES:-1}
 LIMITS=${LIMITS:-}
 EVAL=${EVAL:-0}
@@ -51,7 +51,7 @@ while [[ $# -gt 0 ]]; do
     --train) TRAIN=$2; shift 2 ;;
     --val) VAL=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
-    --gpus) GPUS=$2; shift 2 ;;
+    --gpus) NGPUS=$2; shift 2 ;;
     --nnodes) NNODES=$2; shift 2 ;;
     --limits) LIMITS=$2; shift 2 ;;
     --eval) EVAL=1; shift ;;

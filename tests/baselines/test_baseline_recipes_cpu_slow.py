@@ -3,7 +3,7 @@ recipes/ (comparison, ThinkPrune chain) run end to end with the tiny model. Slow
 on 2 cores (``pytest -m slow tests/baselines``).
 
 Uses the same CPU environment and overrides as tests/e2e (lapo_verl.cpu_backend.overrides), through the
-helpers the scripts use (recipes/compare/lib.sh), so the tests exercise exactly what users run.
+helpers the scripts use (recipes/lib.sh), so the tests exercise exactly what users run.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def test_recipe_two_steps_on_cpu(recipe, toy, tiny_bpe_dir, tmp_path):
     if recipe == "dapo_overlong":
         extra.append("lapo.dapo_overlong.buffer=4")  # the CPU cap is 16 tokens
     script = f"""set -euo pipefail
-source {ROOT}/recipes/compare/lib.sh
-OUT={tmp_path}/out TRAIN={toy}/train.parquet VAL={toy}/val.parquet GPUS=1 CPU=1 EXTRA=()
+source {ROOT}/recipes/lib.sh
+OUT={tmp_path}/out TRAIN={toy}/train.parquet VAL={toy}/val.parquet NGPUS=1 CPU=1 EXTRA=()
 lapo_train {recipe} {tiny_bpe_dir} {recipe} {' '.join(extra)}
 """
     proc = _bash(script, tmp_path)

@@ -7,7 +7,7 @@
 #                           already exists: rerunning a script resumes where it stopped)
 #   lapo_eval NAME MODEL    lapo-verl eval into $OUT/results/NAME
 #
-# Reads: OUT, TRAIN, VAL, GPUS, NNODES, CPU, EVAL_ARGS (array), EXTRA (array), PYTHON.
+# Reads: OUT, TRAIN, VAL, NGPUS, NNODES, CPU, EVAL_ARGS (array), EXTRA (array), PYTHON.
 
 PYTHON=${PYTHON:-python}
 
@@ -15,9 +15,8 @@ lapo_log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 lapo_cpu_overrides() {
   "$PYTHON" -c "from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES; print('\n'.join(CPU_TRAINER_OVERRIDES))"
-  # tiny run: 2 steps, 4 prompts x 2 responses, short caps, no padding-free kernels
+  # tiny run: 2 steps, 4 prompts x 2 responses, short caps
   printf '%s\n' \
-    actor_rollout_ref.model.use_remove_padding=False \
     actor_rollout_ref.rollout.calculate_log_probs=True \
     data.train_batch_size=4 actor_rollout_ref.rollout.n=2 \
     actor_rollout_ref.actor.ppo_mini_batch_size=4 \
@@ -40,7 +39,7 @@ lapo_run_overrides() {
   if [[ "${CPU:-0}" == 1 ]]; then
     lapo_cpu_overrides
   else
-    printf '%s\n' trainer.n_gpus_per_node="$GPUS" trainer.nnodes="${NNODES:-1}"
+    printf '%s\n' trainer.n_gpus_per_node="${NGPUS:-4}" trainer.nnodes="${NNODES:-1}"
   fi
   printf '%s\n' data.train_files="$TRAIN" data.val_files="${VAL:-$TRAIN}"
 }
