@@ -291,7 +291,7 @@ def main() -> None:
 
     def cold():  # every timed run starts with empty caches
         pool.clear_cache()
-        for cached in (nm.normalize, nm._scalar_values, nm._tokenize):
+        for cached in (nm.normalize, nm.scalar_values, nm.tokenize):
             cached.cache_clear()
 
     reps = args.repeats
