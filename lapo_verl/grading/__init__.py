@@ -5,7 +5,7 @@ training reward managers and of ``lapo-verl eval`` (it derives ``reasoning_prefi
 prompt's tail). ``grade(response, ground_truth)`` extracts the final answer (see :mod:`.extract` for the rules,
 including the truncation rule), then decides equivalence: a fast in-process path settles most
 answers (:mod:`.notation` turns both answers into canonical strings, :mod:`.evaluate` computes exact
-values, :mod:`.compare` decides equal / not equal / undecided); the undecided rest goes to
+values with :mod:`.algebraic` numbers, :mod:`.compare` decides equal / not equal / undecided); the undecided rest goes to
 math-verify in a subprocess pool with a hard deadline (:mod:`.verify_pool`). ``grade`` never raises an ``Exception``: failures are ``correct=False``
 with a reason (Ctrl-C and ``SystemExit`` do propagate).
 
