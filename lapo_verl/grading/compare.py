@@ -172,7 +172,9 @@ def enclosing_structure(s: str) -> Enclosed | None:
     return None
 
 
-def _elements_equal(ps, gs, ordered, pred_percent, gold_percent) -> bool | None:
+def _elements_equal(ps: list[str], gs: list[str], pred_percent: bool, gold_percent: bool, *,
+                    ordered: bool) -> bool | None:
+    """Element lists of two structures: in order (tuples, intervals, matrices) or as multisets (sets, lists)."""
     if not ordered:  # "1\\pm\\sqrt2" in a set or list stands for two elements
         ps, gs = _expand_plus_minus_elements(ps), _expand_plus_minus_elements(gs)
     if len(ps) != len(gs):
@@ -215,62 +217,66 @@ def _expand_plus_minus_elements(elems: list[str]) -> list[str]:
 
 
 def _compare_answers(p: str, g: str, pred_percent: bool, gold_percent: bool) -> bool | None:
+    """Two normalised answers of any shape: scalars, bare lists, tuples, intervals, sets, matrices."""
     if p == g:
         return True
-    op, og = enclosing_structure(p), enclosing_structure(g)
-    if op is None and og is None:
+    p_enclosed, g_enclosed = enclosing_structure(p), enclosing_structure(g)
+    if p_enclosed is None and g_enclosed is None:
         sp, sg = split_top_level(p), split_top_level(g)
         if sp is None or sg is None:
             return None
         if len(sp) == 1 and len(sg) == 1:
             return _scalars_equal(p, g, pred_percent, gold_percent)
         if len(sp) > 1 and len(sg) > 1:
-            return _elements_equal(sp, sg, False, pred_percent, gold_percent)
+            return _elements_equal(sp, sg, pred_percent, gold_percent, ordered=False)
         return None
-    if op is None or og is None:
-        kind, inner = op or og
+    if p_enclosed is None or g_enclosed is None:
+        kind, inner = p_enclosed or g_enclosed
         if kind is Structure.PARENTHESES and split_top_level(inner) == [inner]:
             # "(-2)" vs "-2": parentheses around a single value
-            return _compare_answers(inner, g, pred_percent, gold_percent) if op else _compare_answers(p, inner, pred_percent, gold_percent)
+            if p_enclosed:
+                return _compare_answers(inner, g, pred_percent, gold_percent)
+            return _compare_answers(p, inner, pred_percent, gold_percent)
         # "\{1,2\}" vs "1,2": a set and a bare list are both unordered collections
-        bare = p if op is None else g
+        bare = p if p_enclosed is None else g
         if kind is Structure.SET:
             sb = split_top_level(bare)
             si = split_top_level(inner)
             if sb is None or si is None:
                 return None
-            ps, gs = (sb, si) if op is None else (si, sb)
-            return _elements_equal(ps, gs, False, pred_percent, gold_percent)
+            ps, gs = (sb, si) if p_enclosed is None else (si, sb)
+            return _elements_equal(ps, gs, pred_percent, gold_percent, ordered=False)
         return None
-    if op.kind is not og.kind:
-        sp, sg = split_top_level(op.inner), split_top_level(og.inner)
-        if op.kind.bracketed and og.kind.bracketed:
+    if p_enclosed.kind is not g_enclosed.kind:
+        sp, sg = split_top_level(p_enclosed.inner), split_top_level(g_enclosed.inner)
+        if p_enclosed.kind.bracketed and g_enclosed.kind.bracketed:
             if sp and sg and len(sp) == 2 and len(sg) == 2:
                 return False  # "(1,2)" vs "(1,2]": different intervals
-        elif ((op.kind is Structure.SET and og.kind.bracketed) or (og.kind is Structure.SET and op.kind.bracketed)) and (
-            sp and sg and len(sp) >= 2 and len(sg) >= 2
-        ):
+        elif (
+            (p_enclosed.kind is Structure.SET and g_enclosed.kind.bracketed)
+            or (g_enclosed.kind is Structure.SET and p_enclosed.kind.bracketed)
+        ) and (sp and sg and len(sp) >= 2 and len(sg) >= 2):
             return False  # "(1,2)" vs "\{1,2\}": a tuple or an interval is not a set
         return None
-    kind = op.kind
+    kind = p_enclosed.kind
     if kind is Structure.MATRIX:
-        rp = [r for r in re.split(r"\\\\", op.inner) if r.strip()]
-        rg = [r for r in re.split(r"\\\\", og.inner) if r.strip()]
+        rp = [r for r in re.split(r"\\\\", p_enclosed.inner) if r.strip()]
+        rg = [r for r in re.split(r"\\\\", g_enclosed.inner) if r.strip()]
         if len(rp) != len(rg):
             return None
         cp = [r.split("&") for r in rp]
         cg = [r.split("&") for r in rg]
         if any(len(a) != len(b) for a, b in zip(cp, cg)):
             return None
-        return _elements_equal(sum(cp, []), sum(cg, []), True, pred_percent, gold_percent)
-    sp, sg = split_top_level(op.inner), split_top_level(og.inner)
+        return _elements_equal(sum(cp, []), sum(cg, []), pred_percent, gold_percent, ordered=True)
+    sp, sg = split_top_level(p_enclosed.inner), split_top_level(g_enclosed.inner)
     if sp is None or sg is None:
         return None
     if kind is Structure.SET:
-        return _elements_equal(sp, sg, False, pred_percent, gold_percent)
+        return _elements_equal(sp, sg, pred_percent, gold_percent, ordered=False)
     if len(sp) == 1 and len(sg) == 1:
         return _compare_answers(sp[0], sg[0], pred_percent, gold_percent)  # "(5)" vs "(3+2)"
-    return _elements_equal(sp, sg, True, pred_percent, gold_percent)
+    return _elements_equal(sp, sg, pred_percent, gold_percent, ordered=True)
 
 
 _PLUS_MINUS_RE = re.compile(r"^(.*?)\\(?:pm|mp)(.*)$")
@@ -399,11 +405,13 @@ def _named_results_equal(p: str, g: str, pred_percent: bool, gold_percent: bool)
     if np_ is not None and ng is not None:
         sp, sg = solutions(np_), solutions(ng)
         if sp is not None and sg is not None:
-            return _elements_equal(sp, sg, False, pred_percent, gold_percent) if np_[0][0] == ng[0][0] else None
+            same_unknown = np_[0][0] == ng[0][0]
+            return _elements_equal(sp, sg, pred_percent, gold_percent, ordered=False) if same_unknown else None
         dp, dg = distinct(np_), distinct(ng)
         if dp is None or dg is None or set(dp) != set(dg):
             return None
-        return _elements_equal([dp[k] for k in dp], [dg[k] for k in dp], True, pred_percent, gold_percent)
+        return _elements_equal([dp[k] for k in dp], [dg[k] for k in dp], pred_percent, gold_percent,
+                               ordered=True)
     named, other = (np_, g) if np_ is not None else (ng, p)
     elems = _unnamed_elements(other)
     if elems is None:
@@ -413,13 +421,13 @@ def _named_results_equal(p: str, g: str, pred_percent: bool, gold_percent: bool)
         if enclosing_structure(other) is not None:
             return None  # "x=1,x=2" against a tuple "(1,2)": not the same kind of answer
         ps, gs = (sols, elems) if np_ is not None else (elems, sols)
-        return _elements_equal(ps, gs, False, pred_percent, gold_percent)
+        return _elements_equal(ps, gs, pred_percent, gold_percent, ordered=False)
     d = distinct(named)
     if d is None:
         return None
     vals = [d[k] for k in sorted(d, key=_name_order)]
     ps, gs = (vals, elems) if np_ is not None else (elems, vals)
-    return _elements_equal(ps, gs, True, pred_percent, gold_percent)
+    return _elements_equal(ps, gs, pred_percent, gold_percent, ordered=True)
 
 
 def _base_numeral_value(m: re.Match | None) -> int | None:
@@ -548,7 +556,7 @@ def fast_equal(pred: str, gold: str) -> bool | None:
         up, ug = _split_union(p), _split_union(g)
         if up and ug and len(up) > 1 and len(ug) > 1:
             try:
-                return _elements_equal(up, ug, False, pred_percent, gold_percent)
+                return _elements_equal(up, ug, pred_percent, gold_percent, ordered=False)
             except (RecursionError, Undecided):
                 return None
         if (len(up or []) > 1 and _is_scalar_value(g)) or (len(ug or []) > 1 and _is_scalar_value(p)):
