@@ -3,10 +3,10 @@
 ``grade_completion(response, ground_truth, prompt_tail=..., truncated=...)`` is the one call of the
 training reward managers and of ``lapo-verl eval`` (it derives ``reasoning_prefilled`` from the
 prompt's tail). ``grade(response, ground_truth)`` extracts the final answer (see :mod:`.extract` for the rules,
-including the truncation rule), then decides equivalence: a fast in-process path
-(:mod:`.normalize`: normalised strings, exact rational evaluation) settles most answers; the
-undecided rest goes to math-verify in a subprocess pool with a hard deadline
-(:mod:`.verify_pool`). ``grade`` never raises an ``Exception``: failures are ``correct=False``
+including the truncation rule), then decides equivalence: a fast in-process path settles most
+answers (:mod:`.notation` turns both answers into canonical strings, :mod:`.evaluate` computes exact
+values with :mod:`.algebraic` numbers, :mod:`.compare` decides equal / not equal / undecided); the undecided rest goes to
+math-verify in a subprocess pool with a hard deadline (:mod:`.verify_pool`). ``grade`` never raises an ``Exception``: failures are ``correct=False``
 with a reason (Ctrl-C and ``SystemExit`` do propagate).
 
 Truncation rule (``truncated=True``: the response hit the length limit): the response counts only
@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from .compare import decimal_approximation, fast_equal
 from .extract import (
     PROMPT_TAIL_TOKENS,
     extract_answer,
@@ -31,7 +32,7 @@ from .extract import (
     prompt_tail_text,
     strip_ground_truth,
 )
-from .normalize import decimal_approximation, fast_equal, normalize
+from .notation import normalize
 from .verify_pool import ERROR, TIMEOUT, VerifyPool, get_pool
 
 __all__ = [
