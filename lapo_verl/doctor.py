@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 REWARD_MANAGERS = ("lapo_stage1", "lapo_stage2", "lapo_acc_only", "lapo_l1_exact", "lapo_l1_max", "lapo_thinkprune",
                    "lapo_stage2_range")
-ADV_ESTIMATORS = ("lapo_stage1",)
+ADV_ESTIMATORS = ("lapo_stage1", "lapo_grpo")
 RECIPES = ("lapo_stage1", "lapo_stage2")
 UNDECLARED_VERL_DEPS = ("cachetools", "uvicorn", "fastapi", "starlette", "transfer_queue")
 
