@@ -33,7 +33,7 @@ class WarmupSettings:
     kv_heads: int = 2
     intermediate: int = 384
     max_positions: int = 320
-    steps: int = 400
+    steps: int = 300
     batch: int = 16
     lr: float = 3e-3
     slip: float = 0.12
@@ -106,7 +106,7 @@ def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSet
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        if step % 50 == 0 or step == settings.steps - 1:
+        if step % 25 == 0 or step == settings.steps - 1:
             log(f"[warmup] step {step + 1}/{settings.steps} loss {loss.item():.3f} ({time.time() - t0:.0f} s)")
     model.generation_config = GenerationConfig(eos_token_id=[eos], pad_token_id=tok.pad_token_id, do_sample=True)
     model.save_pretrained(str(tmp))

@@ -36,17 +36,25 @@ def test_problem_semantics():
 def tok(tmp_path_factory):
     from lapo_verl.replica.tokenizer import build_tokenizer
 
-    build_tokenizer(tmp_path_factory.mktemp("tok"))
+    import json
+
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(next(iter(tmp_path_factory.getbasetemp().glob("tok*")))))
+    d = tmp_path_factory.mktemp("tok")
+    build_tokenizer(d)
+    # verl loads it from a qwen2 model directory, where transformers always builds a Qwen2Tokenizer
+    (d / "config.json").write_text(json.dumps({"model_type": "qwen2"}))
+    tok = AutoTokenizer.from_pretrained(str(d))
+    assert type(tok).__name__ == "Qwen2Tokenizer"
+    return tok
 
 
 def test_tokenizer_round_trip_and_plan_sentence(tok):
     from lapo_verl.prompts import build_messages, generation_prompt_opens_think, render_plan
     from lapo_verl.verl_ext.agent_loop import plan_insertion
 
-    assert len(tok) < 128
+    assert len(tok) < 256
+    assert tok.encode("\n", add_special_tokens=False) != []  # verl's Qwen token builder needs it
     assert generation_prompt_opens_think(tok)
     text = tok.apply_chat_template(build_messages("Compute 17+5-3."), add_generation_prompt=True, tokenize=False)
     ids = tok(text, add_special_tokens=False)["input_ids"]
@@ -55,8 +63,9 @@ def test_tokenizer_round_trip_and_plan_sentence(tok):
     assert tail == "" and add == "I will answer the question with 137 tokens.\n"
     plan_ids = tok.encode(add, add_special_tokens=False)
     assert tok.decode(plan_ids) == add
-    assert tok.convert_ids_to_tokens(plan_ids)[12:15] == ["1", "3", "7"]  # digits are single tokens
-    assert tok.unk_token_id not in plan_ids and tok.unk_token_id not in ids
+    pieces = tok.convert_ids_to_tokens(plan_ids)
+    assert pieces[6:10] == ["Ġ", "1", "3", "7"]  # digits are single tokens
+    assert {"Ġwill", "Ġanswer", "Ġquestion", "Ġtokens"} <= set(pieces)  # words are single tokens
     odd = "Zebras think: 12*3=36?"
     assert tok.decode(tok.encode(odd, add_special_tokens=False)) == odd
 
