@@ -171,7 +171,7 @@ def evaluate(model_dir: str | Path, problems: list[dict], *, plans: dict[int, in
     from lapo_verl.eval.metrics import find_plan
     from lapo_verl.grading import grade
 
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(1)  # a shared 2-core box: extra threads spin against other jobs
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
     eos = tok.eos_token_id

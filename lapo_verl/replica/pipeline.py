@@ -33,7 +33,7 @@ class Scale:
     max_response: int = 160
     max_prompt: int = 96
     eval_n: int = task.EVAL_SIZE
-    warmup_steps: int = 300
+    warmup_steps: int = 1200
     timeout_s: int = 1800          # per training run
 
     @property

@@ -33,7 +33,7 @@ class WarmupSettings:
     kv_heads: int = 2
     intermediate: int = 384
     max_positions: int = 320
-    steps: int = 300
+    steps: int = 1200
     batch: int = 16
     lr: float = 3e-3
     slip: float = 0.12
@@ -62,6 +62,9 @@ def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSet
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
+    # one thread + eager attention: on a shared 2-core box, 2 threads spin against other jobs (measured 8-15x
+    # slower per step under load) and sdpa's masked path is ~2x slower than eager at these sizes
+    torch.set_num_threads(1)
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     tmp = out.with_name(out.name + ".tmp")
@@ -74,6 +77,7 @@ def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSet
         bos_token_id=None, torch_dtype="float32",
     )
     model = Qwen2ForCausalLM(cfg)
+    model.config._attn_implementation = "eager"
     model.train()
     # warm-up problems: their own seed, never the held-out set's
     problems = task.make_problems(settings.n_problems, settings.seed + 555, "warmup")
@@ -108,6 +112,7 @@ def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSet
         sched.step()
         if step % 25 == 0 or step == settings.steps - 1:
             log(f"[warmup] step {step + 1}/{settings.steps} loss {loss.item():.3f} ({time.time() - t0:.0f} s)")
+    model.config._attn_implementation = "sdpa"
     model.generation_config = GenerationConfig(eos_token_id=[eos], pad_token_id=tok.pad_token_id, do_sample=True)
     model.save_pretrained(str(tmp))
     (tmp / "warmup_settings.json").write_text(json.dumps(asdict(settings), indent=1))
