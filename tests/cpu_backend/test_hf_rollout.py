@@ -163,3 +163,55 @@ def test_non_leader_ranks_drain_the_generator_without_sending(configs, monkeypat
 
     _run(adapter.update_weights(gen()))
     assert consumed == [0, 1, 2] and adapter.server_handle is None
+
+
+def test_concurrent_requests_are_batched_and_match_one_at_a_time(configs):
+    """Requests that arrive together are sampled in one batch (left padding, per-row budgets and EOS); greedy
+    results and log-probs equal those of the same prompts generated alone."""
+    import torch
+
+    from lapo_verl.cpu_backend.rollout import HFRolloutServer
+
+    server = HFRolloutServer(*configs, replica_rank=0)
+    tok = configs[1].tokenizer
+    prompts = [
+        tok.apply_chat_template([{"role": "user", "content": q}], add_generation_prompt=True, tokenize=True,
+                                return_dict=True)["input_ids"]
+        for q in ("What is 2 + 3?", "Compute 17 * 4 - 9, then add the digits of the result together.", "Hi")
+    ]
+    assert len({len(p) for p in prompts}) == 3  # different lengths: the batch needs padding
+    params = {"temperature": 0, "logprobs": True, "ignore_eos": True}
+    alone = [_run(server.generate(f"a{i}", prompt_ids=p, sampling_params=dict(params))) for i, p in enumerate(prompts)]
+    batches = []
+    original = server._sample_batch
+
+    def spy(batch_prompts, sampling_params, max_new=None):
+        batches.append(len(batch_prompts))
+        return original(batch_prompts, sampling_params, max_new)
+
+    server._sample_batch = spy
+
+    async def together():
+        return await asyncio.gather(*(server.generate(f"b{i}", prompt_ids=p, sampling_params=dict(params))
+                                      for i, p in enumerate(prompts)))
+
+    batched = _run(together())
+    assert batches == [3]
+    for a, b in zip(alone, batched, strict=True):
+        assert a.token_ids == b.token_ids
+        assert torch.allclose(torch.tensor(a.log_probs), torch.tensor(b.log_probs), atol=1e-4)
+    # per-request budgets: a smaller max_tokens stops that row only
+    short = dict(params, max_tokens=3)
+
+    async def mixed():
+        return await asyncio.gather(server.generate("c0", prompt_ids=prompts[0], sampling_params=short),
+                                    server.generate("c1", prompt_ids=prompts[1], sampling_params=dict(params)))
+
+    first, second = _run(mixed())
+    assert len(first.token_ids) == 3 and first.token_ids == alone[0].token_ids[:3]
+    assert second.token_ids == alone[1].token_ids
+    # max_num_seqs=1 (the old behaviour) still works: one request per batch
+    server._max_batch = 1
+    batches.clear()
+    _run(together())
+    assert batches == [1, 1, 1]
