@@ -64,16 +64,10 @@ def log(msg: str) -> None:
 
 
 def cpu_overrides() -> list[str]:
+    """The CPU backend's overrides (incl. its speed settings: no remove-padding, fp32, no grad checkpointing)."""
     from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES
 
-    return list(CPU_TRAINER_OVERRIDES) + [
-        # CPU speed (docs/research: packed sequences make sdpa quadratic in the micro-batch; bf16 is emulated)
-        "actor_rollout_ref.model.use_remove_padding=False",
-        "actor_rollout_ref.model.enable_gradient_checkpointing=False",
-        "actor_rollout_ref.actor.fsdp_config.dtype=float32",
-        "actor_rollout_ref.ref.fsdp_config.dtype=float32",
-        "actor_rollout_ref.rollout.dtype=float32",
-    ]
+    return list(CPU_TRAINER_OVERRIDES)
 
 
 def train_overrides(scale: Scale, seed: int, data: Path) -> list[str]:
