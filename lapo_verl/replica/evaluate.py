@@ -135,9 +135,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
 def level_plans(plans_path: str | Path, train_jsonl: str | Path) -> dict[int, int]:
     """Plan per difficulty level for held-out problems (which stage 1 never saw): the median of the
     stage-1 plans of the training problems of that level (rounded half up)."""
-    from lapo_verl.plans import load_plans_file  # type: ignore[attr-defined]
+    from lapo_verl.plans import read_plans
 
-    plans = load_plans_file(plans_path)
+    plans, _unsolved, _doc = read_plans(str(plans_path))
     level_of = {}
     with open(train_jsonl, encoding="utf-8") as fh:
         for line in fh:

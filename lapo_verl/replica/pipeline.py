@@ -26,10 +26,10 @@ from lapo_verl.replica import task
 class Scale:
     """Training size (same for every arm). ``full`` is the frozen setting of docs/replica-design.md."""
 
-    steps: int = 24                # per training run (acc-only, stage 1, stage 2)
+    steps: int = 16                # per training run (acc-only, stage 1, stage 2)
     batch: int = 16                # prompts per step
     n: int = 8                     # responses per prompt (the paper's G)
-    lr: float = 3e-4
+    lr: float = 5e-4
     max_response: int = 160
     max_prompt: int = 96
     eval_n: int = task.EVAL_SIZE
