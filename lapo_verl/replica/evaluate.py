@@ -132,12 +132,14 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def level_plans(plans_path: str | Path, train_jsonl: str | Path) -> dict[int, int]:
-    """Plan per difficulty level for held-out problems (which stage 1 never saw): the median of the
-    stage-1 plans of the training problems of that level (rounded half up)."""
+def level_plans(plans_path: str | Path, train_jsonl: str | Path, unsolved_length: int) -> dict[int, int]:
+    """Plan per difficulty level for held-out problems (which stage 1 never saw): the median of the plans
+    stage 2 trained with for the training problems of that level (rounded half up); a problem stage 1 never
+    solved counts with ``unsolved_length``, as stage 2 gives it (``unsolved_policy=max_length``)."""
     from lapo_verl.plans import read_plans
 
-    plans, _unsolved, _doc = read_plans(str(plans_path))
+    plans, unsolved, _doc = read_plans(str(plans_path))
+    plans = {**plans, **{pid: int(unsolved_length) for pid in unsolved}}
     level_of = {}
     with open(train_jsonl, encoding="utf-8") as fh:
         for line in fh:
@@ -223,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.limit:
         # keep every level: take the first problems in order (levels cycle 1..6)
         problems = problems[: args.limit]
-    plans = level_plans(args.plans, Path(args.data) / "train.jsonl") if args.plans else None
+    plans = level_plans(args.plans, Path(args.data) / "train.jsonl", args.max_new_tokens) if args.plans else None
     records = evaluate(args.model, problems, plans=plans, max_new_tokens=args.max_new_tokens, seed=args.seed)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
