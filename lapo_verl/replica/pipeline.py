@@ -29,7 +29,7 @@ class Scale:
     steps: int = 16                # per training run (acc-only, stage 1, stage 2)
     batch: int = 16                # prompts per step
     n: int = 8                     # responses per prompt (the paper's G)
-    lr: float = 5e-4
+    lr: float = 2e-4
     max_response: int = 160
     max_prompt: int = 96
     eval_n: int = task.EVAL_SIZE
