@@ -67,6 +67,24 @@ def targets(r: dict[str, dict[str, Any]]) -> list[tuple[str, bool | None, str]]:
     return out
 
 
+def training_curves(log: Path) -> list[tuple[int, float, float]]:
+    """(step, mean score, mean response length) per training step, from a verl console log."""
+    import re
+
+    out = []
+    if not log.is_file():
+        return out
+    for line in log.read_text(errors="replace").splitlines():
+        m = re.search(r"step:(\d+) - ", line)
+        if not m:
+            continue
+        sc = re.search(r"critic/score/mean:([-\d.e]+)", line)
+        ln = re.search(r"response_length/mean:([-\d.e]+)", line)
+        if sc and ln:
+            out.append((int(m.group(1)), float(sc.group(1)), float(ln.group(1))))
+    return out
+
+
 def git_commit() -> str:
     try:
         sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
@@ -193,6 +211,14 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
                 t = per_seed[s][k] if k < len(per_seed[s]) else None
                 cells.append("-" if t is None else f"{'met' if t[1] else 'MISSED'} ({t[2]})")
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines += ["", "## Training curves (rollouts at T = 1.0, training problems)", "",
+                  "Per step: mean score (accuracy-only and stage 1: accuracy; stage 2: accuracy + beta x R2, as verl "
+                  "logs `critic/score/mean`) / mean response tokens.", ""]
+        for s in seeds:
+            for arm in ("acc_only", "lapo_stage1", "lapo_stage2"):
+                cur = training_curves(out / f"seed{s}" / "logs" / f"train_{arm}.log")
+                if cur:
+                    lines.append(f"- seed {s} {arm}: " + ", ".join(f"{sc:.2f}/{ln:.0f}" for _, sc, ln in cur))
         lines += ["", "## Stage times (s)", "", "| stage | " + " | ".join(f"seed {s}" for s in seeds) + " |",
                   "|---" * (ns + 1) + "|"]
         stages = sorted({k for s in seeds for k in times[s]})
