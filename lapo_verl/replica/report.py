@@ -67,21 +67,24 @@ def targets(r: dict[str, dict[str, Any]]) -> list[tuple[str, bool | None, str]]:
     return out
 
 
-def training_curves(log: Path) -> list[tuple[int, float, float]]:
-    """(step, mean score, mean response length) per training step, from a verl console log."""
+def training_curves(logs: Path) -> dict[str, list[tuple[int, float, float]]]:
+    """Per recipe: (step, mean score, mean response length) per training step, from the verl console logs
+    ``logs/train_*.log`` (each run starts with a ``$ <command>`` line naming its ``+recipe=``)."""
     import re
 
-    out = []
-    if not log.is_file():
-        return out
-    for line in log.read_text(errors="replace").splitlines():
-        m = re.search(r"step:(\d+) - ", line)
-        if not m:
-            continue
-        sc = re.search(r"critic/score/mean:([-\d.e]+)", line)
-        ln = re.search(r"response_length/mean:([-\d.e]+)", line)
-        if sc and ln:
-            out.append((int(m.group(1)), float(sc.group(1)), float(ln.group(1))))
+    out: dict[str, list[tuple[int, float, float]]] = {}
+    for log in sorted(logs.glob("train_*.log")):
+        recipe = None
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("$ "):
+                m = re.search(r"\+recipe=(\S+)", line)
+                recipe = m.group(1) if m else None
+                continue
+            m = re.search(r"step:(\d+) - ", line)
+            sc = re.search(r"critic/score/mean:([-\d.e]+)", line)
+            ln = re.search(r"response_length/mean:([-\d.e]+)", line)
+            if recipe and m and sc and ln:
+                out.setdefault(recipe, []).append((int(m.group(1)), float(sc.group(1)), float(ln.group(1))))
     return out
 
 
@@ -215,8 +218,9 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
                   "Per step: mean score (accuracy-only and stage 1: accuracy; stage 2: accuracy + beta x R2, as verl "
                   "logs `critic/score/mean`) / mean response tokens.", ""]
         for s in seeds:
+            curves = training_curves(out / f"seed{s}" / "logs")
             for arm in ("acc_only", "lapo_stage1", "lapo_stage2"):
-                cur = training_curves(out / f"seed{s}" / "logs" / f"train_{arm}.log")
+                cur = curves.get(arm)
                 if cur:
                     lines.append(f"- seed {s} {arm}: " + ", ".join(f"{sc:.2f}/{ln:.0f}" for _, sc, ln in cur))
         lines += ["", "## Stage times (s)", "", "| stage | " + " | ".join(f"seed {s}" for s in seeds) + " |",
