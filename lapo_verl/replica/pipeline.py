@@ -151,7 +151,7 @@ def train(s: Seed, name: str, recipe: str, model: Path, extra: list[str] = ()) -
            *train_overrides(s.scale, s.seed, s.data), f"actor_rollout_ref.model.path={model}",
            f"lapo.output_root={s.root / 'runs'}", f"lapo.experiment={name}",
            f"trainer.default_local_dir={ckpt}", f"trainer.experiment_name={name}-seed{s.seed}", *extra]
-    s.run(f"train_{name}", cmd, env=trainer_env())
+    s.run(f"train_{recipe}", cmd, env=trainer_env())
 
 
 def merge(s: Seed, name: str) -> None:
