@@ -145,7 +145,10 @@ def plots(res: dict[int, dict[str, dict[str, Any]]], docs: Path) -> list[str]:
 def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s: float, command: str) -> None:
     docs.mkdir(parents=True, exist_ok=True)
     res = load(out, seeds)
-    seeds = [s for s in seeds if s in res]
+    incomplete = [s for s in seeds if s in res and set(res[s]) != set(MODELS)]
+    seeds = [s for s in seeds if s in res and s not in incomplete]
+    for s in incomplete:
+        del res[s]
     ns = len(seeds)
     times = {}
     for s in seeds:
@@ -165,6 +168,9 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
         "- machine: 2 CPU cores shared with other jobs, so times are noisy",
         "",
     ]
+    if incomplete:
+        lines += [f"Seeds left out because not every model was evaluated yet: {', '.join(map(str, incomplete))} "
+                  "(re-run the same command to finish them).", ""]
     if not res:
         lines += ["No evaluation results yet."]
     else:
