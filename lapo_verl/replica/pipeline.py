@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -146,7 +145,9 @@ def trainer_env() -> dict:
 
 
 def train(s: Seed, name: str, recipe: str, model: Path, extra: list[str] = ()) -> None:
-    ckpt = s.root / "ckpt" / name
+    # one checkpoint directory per recipe: with a shared one, stage 2 would resume stage 1's last step
+    # (verl's resume_mode=auto) and train nothing
+    ckpt = s.root / "ckpt" / recipe
     cmd = [sys.executable, "-m", "verl.trainer.main_ppo", f"+recipe={recipe}", *cpu_overrides(),
            *train_overrides(s.scale, s.seed, s.data), f"actor_rollout_ref.model.path={model}",
            f"lapo.output_root={s.root / 'runs'}", f"lapo.experiment={name}",
@@ -154,9 +155,11 @@ def train(s: Seed, name: str, recipe: str, model: Path, extra: list[str] = ()) -
     s.run(f"train_{recipe}", cmd, env=trainer_env())
 
 
-def merge(s: Seed, name: str) -> None:
-    ckpt = s.root / "ckpt" / name
+def merge(s: Seed, recipe: str, name: str) -> None:
+    ckpt = s.root / "ckpt" / recipe
     step = (ckpt / "latest_checkpointed_iteration.txt").read_text().strip()
+    if int(step) != s.scale.steps:
+        raise SystemExit(f"[replica] {ckpt} ends at step {step}, expected {s.scale.steps}: training did not finish")
     actor = ckpt / f"global_step_{step}" / "actor"
     target = s.root / "models" / name
     s.run(f"merge_{name}", [sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp",
@@ -188,14 +191,14 @@ def run_seed(s: Seed) -> None:
     plans = s.root / "runs" / "lapo" / "plans.json"
     models = s.root / "models"
     s.stage("train_acc_only", lambda: train(s, "acc_only", "acc_only", s.base))
-    s.stage("merge_acc_only", lambda: merge(s, "acc_only"))
+    s.stage("merge_acc_only", lambda: merge(s, "acc_only", "acc_only"))
     s.stage("train_lapo_stage1", lambda: train(s, "lapo", "lapo_stage1", s.base))
-    s.stage("merge_lapo_d", lambda: (merge(s, "lapo"), os.replace(models / "lapo", models / "lapo_d")))
+    s.stage("merge_lapo_d", lambda: merge(s, "lapo_stage1", "lapo_d"))
     s.stage("plans", lambda: s.run("plans", ["lapo-verl", "plans", "--run", str(stage1_run_dir(s)), "--out", str(plans)],
                                    env=trainer_env(), timeout=300))
     s.stage("train_lapo_stage2", lambda: train(s, "lapo", "lapo_stage2", models / "lapo_d",
                                                [f"lapo.plans_path={plans}"]))
-    s.stage("merge_lapo_i", lambda: (merge(s, "lapo"), os.replace(models / "lapo", models / "lapo_i")))
+    s.stage("merge_lapo_i", lambda: merge(s, "lapo_stage2", "lapo_i"))
     for name, model, p in (("base", s.base, None), ("acc_only", models / "acc_only", None),
                            ("lapo_d", models / "lapo_d", None), ("lapo_i", models / "lapo_i", None),
                            ("lapo_i_plan", models / "lapo_i", plans)):
