@@ -234,6 +234,8 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
         stages = sorted({k for s in seeds for k in times[s]})
         for st in stages:
             lines.append(f"| {st} | " + " | ".join(str(times[s].get(st, "-")) for s in seeds) + " |")
+        lines.append("| **sum (one seed, warm-up and data excluded)** | " +
+                     " | ".join(f"{sum(times[s].values()) / 60:.1f} min" for s in seeds) + " |")
     notes = docs / "results-cpu-notes.md"
     if notes.is_file():
         lines += ["", notes.read_text().rstrip()]
