@@ -1,0 +1,251 @@
+"""docs/results-cpu.md + docs/results-cpu.json + two plots from the replica's evaluation summaries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+MODELS = ("base", "acc_only", "lapo_d", "lapo_i", "lapo_i_plan")
+LABELS = {"base": "base (warm-up)", "acc_only": "accuracy-only GRPO", "lapo_d": "LAPO-D (stage 1)",
+          "lapo_i": "LAPO-I (stage 2, no plan)", "lapo_i_plan": "LAPO-I, plans given"}
+
+
+def mean_spread(xs: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and half the range (max - min) / 2 over seeds; ``None`` values are ignored.
+
+    >>> mean_spread([1.0, 3.0])
+    (2.0, 1.0)
+    >>> mean_spread([None, 4.0])
+    (4.0, 0.0)
+    """
+    ys = [x for x in xs if x is not None]
+    if not ys:
+        return None, None
+    return sum(ys) / len(ys), (max(ys) - min(ys)) / 2
+
+
+def fmt(m: float | None, s: float | None, digits: int = 1, seeds: int = 1) -> str:
+    if m is None:
+        return "-"
+    return f"{m:.{digits}f}" + (f" ± {s:.{digits}f}" if seeds > 1 and s is not None else "")
+
+
+def load(out: Path, seeds: list[int]) -> dict[int, dict[str, dict[str, Any]]]:
+    res: dict[int, dict[str, dict[str, Any]]] = {}
+    for seed in seeds:
+        for m in MODELS:
+            p = out / f"seed{seed}" / "eval" / f"{m}.json"
+            if p.is_file():
+                res.setdefault(seed, {})[m] = json.loads(p.read_text())
+    return res
+
+
+def targets(r: dict[str, dict[str, Any]]) -> list[tuple[str, bool | None, str]]:
+    """The issue's targets for one seed: (target, met, numbers)."""
+    out = []
+    b, a, i, ip = (r.get(k) for k in ("base", "acc_only", "lapo_i", "lapo_i_plan"))
+    if b and a and i:
+        rb, ra = i["mean_tokens"] / b["mean_tokens"], i["mean_tokens"] / a["mean_tokens"]
+        out.append(("LAPO-I mean tokens <= 0.6 x base", rb <= 0.6, f"ratio {rb:.2f}"))
+        out.append(("LAPO-I mean tokens <= 0.8 x accuracy-only", ra <= 0.8, f"ratio {ra:.2f}"))
+        db, da = i["accuracy"] - b["accuracy"], i["accuracy"] - a["accuracy"]
+        out.append(("LAPO-I accuracy >= base - 2 points", db >= -2, f"{db:+.1f} points"))
+        out.append(("LAPO-I accuracy >= accuracy-only - 2 points", da >= -2, f"{da:+.1f} points"))
+        si, sb = i["spearman_length_level"], b["spearman_length_level"]
+        ok = si is not None and si >= 0.8
+        out.append(("Spearman(length, difficulty) of LAPO-I >= 0.8", ok, f"{si if si is None else round(si, 3)}"))
+        ok2 = si is not None and sb is not None and si > sb
+        out.append(("... and above the base model's", ok2,
+                    f"{'-' if si is None else round(si, 3)} vs {'-' if sb is None else round(sb, 3)}"))
+    if ip and "adherence" in ip:
+        med = ip["adherence"]["median"]
+        out.append(("plans given: median |len - plan| / plan <= 10%", med <= 0.10, f"{100 * med:.1f}%"))
+    return out
+
+
+def training_curves(logs: Path) -> dict[str, list[tuple[int, float, float]]]:
+    """Per recipe: (step, mean score, mean response length) per training step, from the verl console logs
+    ``logs/train_*.log`` (each run starts with a ``$ <command>`` line naming its ``+recipe=``)."""
+    import re
+
+    out: dict[str, list[tuple[int, float, float]]] = {}
+    for log in sorted(logs.glob("train_*.log")):
+        recipe = None
+        for line in log.read_text(errors="replace").splitlines():
+            if line.startswith("$ "):
+                m = re.search(r"\+recipe=(\S+)", line)
+                recipe = m.group(1) if m else None
+                continue
+            m = re.search(r"step:(\d+) - ", line)
+            sc = re.search(r"critic/score/mean:([-\d.e]+)", line)
+            ln = re.search(r"response_length/mean:([-\d.e]+)", line)
+            if recipe and m and sc and ln:
+                out.setdefault(recipe, []).append((int(m.group(1)), float(sc.group(1)), float(ln.group(1))))
+    return out
+
+
+def git_commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except OSError:
+        return "unknown"
+
+
+def plots(res: dict[int, dict[str, dict[str, Any]]], docs: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = sorted(res)
+    names = []
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for m in MODELS:
+        acc = [res[s][m]["accuracy"] for s in seeds if m in res[s]]
+        tok = [res[s][m]["mean_tokens"] for s in seeds if m in res[s]]
+        if not acc:
+            continue
+        (am, asp), (tm, tsp) = mean_spread(acc), mean_spread(tok)
+        ax.errorbar([tm], [am], xerr=[tsp], yerr=[asp], fmt="o", capsize=3, label=LABELS[m])
+    ax.set_xlabel("mean tokens per response (held-out)")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(f"accuracy vs length ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(docs / "results-cpu-frontier.png", dpi=120)
+    plt.close(fig)
+    names.append("results-cpu-frontier.png")
+
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for m in MODELS:
+        per = [res[s][m]["per_level"] for s in seeds if m in res[s]]
+        if not per:
+            continue
+        levels = sorted(per[0], key=int)
+        ys = [mean_spread([p[lv]["mean_tokens"] for p in per])[0] for lv in levels]
+        ax.plot([int(lv) for lv in levels], ys, marker="o", label=LABELS[m])
+    ax.set_xlabel("difficulty (operations in the chain)")
+    ax.set_ylabel("mean tokens per response")
+    ax.set_title("length vs difficulty")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(docs / "results-cpu-length-by-level.png", dpi=120)
+    plt.close(fig)
+    names.append("results-cpu-length-by-level.png")
+    return names
+
+
+def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s: float, command: str) -> None:
+    docs.mkdir(parents=True, exist_ok=True)
+    res = load(out, seeds)
+    incomplete = [s for s in seeds if s in res and set(res[s]) != set(MODELS)]
+    seeds = [s for s in seeds if s in res and s not in incomplete]
+    for s in incomplete:
+        del res[s]
+    ns = len(seeds)
+    times = {}
+    for s in seeds:
+        done = out / f"seed{s}" / ".done"
+        times[s] = {p.name: json.loads(p.read_text())["seconds"] for p in sorted(done.glob("*"))} if done.is_dir() else {}
+    commit = git_commit()
+    lines = [
+        "# LAPO CPU replica: results",
+        "",
+        "Generated by `lapo_verl/replica/report.py` (do not edit by hand). Design, frozen before training:",
+        "[replica-design.md](replica-design.md).",
+        "",
+        f"- command: `{command}`",
+        f"- commit: `{commit}`; scale: `{scale}`; seeds: {', '.join(map(str, seeds)) or 'none'}",
+        f"- wall time of this invocation: {wall_s / 60:.1f} min (finished stages are skipped on re-runs; per-stage "
+        "times below); written " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "- machine: 2 CPU cores shared with other jobs, so times are noisy",
+        "",
+    ]
+    if incomplete:
+        lines += [f"Seeds left out because not every model was evaluated yet: {', '.join(map(str, incomplete))} "
+                  "(re-run the same command to finish them).", ""]
+    if not res:
+        lines += ["No evaluation results yet."]
+    else:
+        lines += ["## Held-out accuracy and mean tokens",
+                  "",
+                  f"Mean over {ns} seed{'s' if ns > 1 else ''}" + (" ± half the range" if ns > 1 else "") +
+                  "; cells are `accuracy % / mean tokens`; Spearman = rank correlation of length with difficulty "
+                  "over all samples.", ""]
+        levels = sorted(next(iter(res[seeds[0]].values()))["per_level"], key=int)
+        lines.append("| model | " + " | ".join(f"d={lv}" for lv in levels) + " | overall acc % | mean tokens | Spearman |")
+        lines.append("|---" * (len(levels) + 4) + "|")
+        for m in MODELS:
+            rs = [res[s][m] for s in seeds if m in res[s]]
+            if not rs:
+                continue
+            cells = []
+            for lv in levels:
+                am, _ = mean_spread([r["per_level"][lv]["accuracy"] for r in rs])
+                tm, _ = mean_spread([r["per_level"][lv]["mean_tokens"] for r in rs])
+                cells.append(f"{am:.0f} / {tm:.0f}")
+            acc = fmt(*mean_spread([r["accuracy"] for r in rs]), seeds=ns)
+            tok = fmt(*mean_spread([r["mean_tokens"] for r in rs]), seeds=ns)
+            sp = fmt(*mean_spread([r["spearman_length_level"] for r in rs]), digits=3, seeds=ns)
+            lines.append(f"| {LABELS[m]} | " + " | ".join(cells) + f" | {acc} | {tok} | {sp} |")
+        lines += ["", "![accuracy vs tokens](results-cpu-frontier.png) ![tokens vs difficulty](results-cpu-length-by-level.png)", ""]
+        plots(res, docs)
+        lines += ["## Plans", ""]
+        for s in seeds:
+            ip, i = res[s].get("lapo_i_plan"), res[s].get("lapo_i")
+            if ip and "adherence" in ip:
+                a = ip["adherence"]
+                lines.append(f"- seed {s}, LAPO-I with plans given (level plans {ip.get('level_plans')}): "
+                             f"|len - plan| / plan median {100 * a['median']:.1f}%, p25 {100 * a['p25']:.1f}%, "
+                             f"p75 {100 * a['p75']:.1f}%, p90 {100 * a['p90']:.1f}%; within 10%: "
+                             f"{100 * a['within_10pct']:.0f}%, within 25%: {100 * a['within_25pct']:.0f}%")
+            if i is not None:
+                err = i.get("stated_plan_rel_error_median")
+                lines.append(f"- seed {s}, LAPO-I without a plan states one itself in {100 * i.get('stated_plan_fraction', 0):.1f}% "
+                             f"of outputs" + (f" (median |len - stated| / stated {100 * err:.1f}%)" if err is not None else ""))
+        lines += ["", "## Targets (issue 13)", "", "| target | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+                  "|---" * (ns + 1) + "|"]
+        per_seed = {s: targets(res[s]) for s in seeds}
+        names = [t[0] for t in per_seed[seeds[0]]]
+        for k, name in enumerate(names):
+            cells = []
+            for s in seeds:
+                t = per_seed[s][k] if k < len(per_seed[s]) else None
+                cells.append("-" if t is None else f"{'met' if t[1] else 'MISSED'} ({t[2]})")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines += ["", "## Training curves (rollouts at T = 1.0, training problems)", "",
+                  "Per step: mean score (accuracy-only and stage 1: accuracy; stage 2: accuracy + beta x R2, as verl "
+                  "logs `critic/score/mean`) / mean response tokens.", ""]
+        for s in seeds:
+            curves = training_curves(out / f"seed{s}" / "logs")
+            for arm in ("acc_only", "lapo_stage1", "lapo_stage2"):
+                cur = curves.get(arm)
+                if cur:
+                    lines.append(f"- seed {s} {arm}: " + ", ".join(f"{sc:.2f}/{ln:.0f}" for _, sc, ln in cur))
+        lines += ["", "## Stage times (s)", "", "| stage | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+                  "|---" * (ns + 1) + "|"]
+        stages = sorted({k for s in seeds for k in times[s]})
+        for st in stages:
+            lines.append(f"| {st} | " + " | ".join(str(times[s].get(st, "-")) for s in seeds) + " |")
+        lines.append("| **sum (one seed, warm-up and data excluded)** | " +
+                     " | ".join(f"{sum(times[s].values()) / 60:.1f} min" for s in seeds) + " |")
+    notes = docs / "results-cpu-notes.md"
+    if notes.is_file():
+        lines += ["", notes.read_text().rstrip()]
+    (docs / "results-cpu.md").write_text("\n".join(lines) + "\n")
+    machine = {
+        "command": command, "commit": commit, "scale": scale, "wall_s": round(wall_s, 1), "seeds": seeds,
+        "per_seed": {str(s): {m: {k: v for k, v in r.items() if k != "model"} for m, r in res[s].items()} for s in seeds},
+        "mean": {m: {k: mean_spread([res[s][m][k] for s in seeds if m in res[s]])
+                     for k in ("accuracy", "mean_tokens", "spearman_length_level")}
+                 for m in MODELS if any(m in res[s] for s in seeds)},
+        "targets": {str(s): [{"target": t[0], "met": t[1], "value": t[2]} for t in targets(res[s])] for s in seeds},
+        "stage_seconds": {str(s): times[s] for s in seeds},
+    }
+    (docs / "results-cpu.json").write_text(json.dumps(machine, indent=1) + "\n")
