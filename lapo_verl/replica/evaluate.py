@@ -2,7 +2,7 @@
 
 Prompts are rendered as verl renders them (chat template with the generation prompt, which opens
 ``<think>``); with ``--plans`` the stage-2 plan sentence is inserted exactly as the stage-2 agent loop
-inserts it (:func:`lapo_verl.verl_ext.agent_loop.plan_insertion`). Answers are graded by the project's
+inserts it (:func:`lapo_verl.verl_ext.agent_loop.prompt_with_plan`). Answers are graded by the project's
 grader (:func:`lapo_verl.grading.grade`, reasoning prefilled); plans stated by the model are found by
 :func:`lapo_verl.eval.metrics.find_plan`. Writes ``<out>.jsonl`` (one record per sample) and ``<out>.json``
 (the summary of :func:`summarize`).
@@ -153,14 +153,12 @@ def level_plans(plans_path: str | Path, train_jsonl: str | Path, unsolved_length
 
 
 def render(tok, problem: str, plan: int | None) -> list[int]:
-    from lapo_verl.verl_ext.agent_loop import plan_insertion
+    from lapo_verl.verl_ext.agent_loop import prompt_with_plan, retokenize
 
     text = tok.apply_chat_template(build_messages(problem), add_generation_prompt=True, tokenize=False)
     ids = tok(text, add_special_tokens=False)["input_ids"]
-    if plan is not None:
-        tail, addition = plan_insertion(text, render_plan(plan, PLAN_TEMPLATE), "in_think")
-        assert not tail
-        ids = ids + tok.encode(addition, add_special_tokens=False)
+    if plan is not None:  # exactly as the stage-2 agent loop (lapo_plan_agent) builds its prompt ids
+        ids = retokenize(tok, ids, prompt_with_plan(text, render_plan(plan, PLAN_TEMPLATE), "in_think"))
     return ids
 
 

@@ -51,7 +51,7 @@ def tok(tmp_path_factory):
 
 def test_tokenizer_round_trip_and_plan_sentence(tok):
     from lapo_verl.prompts import build_messages, generation_prompt_opens_think, render_plan
-    from lapo_verl.verl_ext.agent_loop import plan_insertion
+    from lapo_verl.verl_ext.agent_loop import prompt_with_plan
 
     assert len(tok) < 256
     assert tok.encode("\n", add_special_tokens=False) != []  # verl's Qwen token builder needs it
@@ -59,8 +59,9 @@ def test_tokenizer_round_trip_and_plan_sentence(tok):
     text = tok.apply_chat_template(build_messages("Compute 17+5-3."), add_generation_prompt=True, tokenize=False)
     ids = tok(text, add_special_tokens=False)["input_ids"]
     assert tok.decode(ids) == text and text.endswith("<|im_start|>assistant\n<think>\n")
-    tail, add = plan_insertion(text, render_plan(137))
-    assert tail == "" and add == "I will answer the question with 137 tokens.\n"
+    with_plan = prompt_with_plan(text, render_plan(137))
+    add = with_plan[len(text):]
+    assert with_plan.startswith(text) and add == "I will answer the question with 137 tokens.\n"
     plan_ids = tok.encode(add, add_special_tokens=False)
     assert tok.decode(plan_ids) == add
     pieces = tok.convert_ids_to_tokens(plan_ids)
