@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lapo_verl.jsonl import atomic_write_json
 from lapo_verl.records import load_records, load_snapshot
 from lapo_verl.rewards import PLAN_STATISTICS, plan_statistic
 
@@ -189,12 +190,7 @@ def read_plans(path: str) -> tuple[dict[str, int], set[str], dict]:
 
 
 def write_plans(doc: dict, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, indent=1, sort_keys=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, doc, indent=1)
 
 
 def records_dir_of_run(run_dir: str) -> str:

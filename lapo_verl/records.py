@@ -28,8 +28,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from lapo_verl.jsonl import append_jsonl, atomic_write_jsonl
+from lapo_verl.jsonl import iter_jsonl as _iter_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +79,7 @@ class RecordWriter:
 
 def append_event(directory: str, event: dict) -> None:
     """Append one event line to ``events.jsonl`` and fsync it (events are rare and must not be lost)."""
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, EVENTS_FILE)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"t": time.time(), **event}) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    append_jsonl(os.path.join(directory, EVENTS_FILE), [{"t": time.time(), **event}], fsync=True)
 
 
 def fsync_records(directory: str) -> int:
@@ -111,24 +109,6 @@ class LoadReport:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "corrupt_examples"}
-
-
-def _iter_jsonl(path: str, report: LoadReport) -> Iterator[dict]:
-    with open(path, "rb") as fh:
-        for line_no, raw in enumerate(fh, start=1):
-            report.lines += 1
-            try:
-                obj = json.loads(raw.decode("utf-8"))
-                if not isinstance(obj, dict):
-                    raise ValueError("not a JSON object")
-            except (UnicodeDecodeError, ValueError) as exc:
-                report.corrupt += 1
-                where = f"{path}:{line_no}: {exc.__class__.__name__}: {str(exc)[:80]}"
-                if len(report.corrupt_examples) < 5:
-                    report.corrupt_examples.append(where)
-                logger.warning("skipping corrupt records line %s", where)
-                continue
-            yield obj
 
 
 def read_events(directory: str, report: LoadReport | None = None) -> list[dict]:
@@ -198,11 +178,5 @@ def load_snapshot(path: str) -> tuple[list[dict], LoadReport]:
 
 
 def write_snapshot(records: list[dict], path: str) -> None:
-    """Atomically write ``records`` as JSONL (tmp file + fsync + rename)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        for rec in records:
-            fh.write(json.dumps(rec, separators=(",", ":"), ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Atomically write ``records`` as JSONL (tmp file + fsync + rename: :mod:`lapo_verl.jsonl`)."""
+    atomic_write_jsonl(path, records, compact=True)

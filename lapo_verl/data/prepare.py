@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
+from lapo_verl.jsonl import atomic_path
 from lapo_verl.data.schema import (
     PROBLEM_ID_COLUMN,
     RowError,
@@ -405,10 +406,8 @@ def write_parquet(rows: list[dict], path: Path) -> None:
 
     schema = _arrow_schema()
     table = pa.Table.from_pylist([{k: r[k] for k in schema.names} for r in rows], schema=schema)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def split_rows(rows: list[dict], val_fraction: float, seed: int) -> tuple[list[dict], list[dict]]:

@@ -32,6 +32,7 @@ from typing import Any, Callable
 from lapo_verl.eval import benchmarks as bm
 from lapo_verl.eval.generate import Completion, SamplingConfig, derive_seed, render_prompt
 from lapo_verl.eval.metrics import average_row, find_plan, summarize_records
+from lapo_verl.jsonl import atomic_write_json, atomic_write_jsonl
 
 __all__ = [
     "EvalError",
@@ -104,13 +105,7 @@ class RunConfig:
 
 
 def _atomic_write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, ensure_ascii=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_json(path, obj, indent=2)
 
 
 def load_manifest(out: str | os.PathLike) -> dict[str, Any]:
@@ -165,13 +160,7 @@ def _finished_problems(records: list[dict[str, Any]], n: int) -> tuple[set[str],
 
 
 def _rewrite_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".jsonl.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_jsonl(path, records)
 
 
 # ----------------------------------------------------------------------------- grading
