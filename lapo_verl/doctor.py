@@ -197,7 +197,7 @@ def check_model(path: str) -> list[Check]:
     if not getattr(tok, "chat_template", None):
         return [Check(f"model {path}: chat template", False, "the tokenizer has no chat_template",
                       "use the model's tokenizer_config.json, or pass data.apply_chat_template_kwargs.chat_template")]
-    from lapo_verl.verl_ext.agent_loop import prompt_with_plan, reopen_think
+    from lapo_verl.plan_text import prompt_with_plan, reopen_think
     from lapo_verl.verl_ext.token_builder import choose_builder_family, create_builder
 
     checks = []

@@ -23,9 +23,6 @@ inside the reasoning; the agent loop does that, not the dataset.
 
 from __future__ import annotations
 
-import numbers
-import re
-from typing import Any
 
 __all__ = [
     "PAPER_SYSTEM_PROMPT",
@@ -90,7 +87,8 @@ PAPER_CHAT_TEMPLATE = (
 )
 
 # The stage-2 plan sentence (the paper: "I will answer the question with {length} tokens.").
-PLAN_TEMPLATE = "I will answer the question with {n} tokens."
+# the plan sentence and everything about its text: lapo_verl.plan_text (re-exported here)
+from lapo_verl.plan_text import PLAN_TEMPLATE, generation_prompt_opens_think, render_plan  # noqa: E402,F401
 
 
 def build_messages(problem: str, *, style: str = "chat") -> list[dict[str, str]]:
@@ -133,42 +131,3 @@ def paper_plan_prompt(problem: str, n: int, template: str = PLAN_TEMPLATE) -> st
     'Assistant: <think> I will answer the question with 42 tokens.'
     """
     return f"{paper_prompt(problem)} {render_plan(n, template)}"
-
-
-def render_plan(n: int, template: str = PLAN_TEMPLATE) -> str:
-    """The plan sentence for a budget of ``n`` tokens.
-
-    Args:
-        n: planned length in tokens; a positive integer (``bool`` and non-integral numbers are rejected).
-        template: text containing the placeholder ``{n}``; other braces are left untouched.
-
-    >>> render_plan(3)
-    'I will answer the question with 3 tokens.'
-    >>> render_plan(7, "Budget: {n} tokens. {not a field}")
-    'Budget: 7 tokens. {not a field}'
-    """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) <= 0:
-        raise ValueError(f"plan length n must be a positive integer, got {n!r}")
-    if not isinstance(template, str) or "{n}" not in template:
-        raise ValueError(f"plan template must be a string containing '{{n}}', got {template!r}")
-    return template.replace("{n}", str(int(n)))
-
-
-_OPENS_THINK = re.compile(r"<think>\n?\Z")
-
-
-def generation_prompt_opens_think(tokenizer: Any, **chat_template_kwargs: Any) -> bool:
-    """Whether ``tokenizer``'s chat template (with ``add_generation_prompt=True``) ends the prompt
-    with ``<think>`` (optionally followed by one newline), i.e. the response starts inside the
-    reasoning. Extra keyword arguments (e.g. verl's ``data.apply_chat_template_kwargs``, such as
-    ``chat_template=PAPER_CHAT_TEMPLATE``) are passed to ``apply_chat_template``.
-    """
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "What is 1+1?"}],
-        add_generation_prompt=True,
-        tokenize=False,
-        **chat_template_kwargs,
-    )
-    if not isinstance(text, str):  # defensive: some processors return a list for batched input
-        text = text[0] if isinstance(text, list) and text and isinstance(text[0], str) else str(text)
-    return bool(_OPENS_THINK.search(text))

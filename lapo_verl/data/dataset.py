@@ -23,6 +23,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
+from lapo_verl.plan_text import plan_sentence_tokens
 from lapo_verl import config as lapo_config
 from lapo_verl.data.columns import (
     PLAN_COLUMN,
@@ -148,8 +149,7 @@ class LapoDataset(RLHFDataset):
         plans, _ = self._plans()
         candidates = set(plans.values()) | {self._fallback_plan()}
         template = str(lapo_config.get(self.lapo, "stage2.plan_template"))
-        longest = max(candidates, key=lambda n: len(str(n)))
-        return len(self.tokenizer.encode(template.format(n=longest), add_special_tokens=False)) + 2
+        return plan_sentence_tokens(self.tokenizer, candidates, template) + 2  # + separators around it
 
     def _fallback_plan(self) -> int:
         return int(lapo_config.get(self.lapo, "stage2.unsolved_length", 4096))

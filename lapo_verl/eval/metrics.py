@@ -6,7 +6,6 @@ Everything the report shows is recomputed from ``samples/<benchmark>.jsonl`` by
 
 from __future__ import annotations
 
-import re
 import statistics
 from collections import defaultdict
 from typing import Any, Iterable
@@ -14,50 +13,8 @@ from typing import Any, Iterable
 __all__ = ["plan_regex", "find_plan", "summarize_records", "average_row"]
 
 
-def plan_regex(template: str | None = None) -> re.Pattern[str]:
-    """A regex for the plan sentence, built from ``PLAN_TEMPLATE`` (``{n}`` -> an integer).
-
-    Whitespace in the template matches any run of whitespace; matching is case-insensitive; the
-    number may contain thousands separators (``1,024``).
-    """
-    if template is None:
-        from lapo_verl.prompts import PLAN_TEMPLATE as template  # type: ignore[no-redef]
-    assert template is not None
-    if "{n}" not in template:
-        raise ValueError(f"plan template must contain '{{n}}': {template!r}")
-    before, after = template.split("{n}", 1)
-
-    def part(text: str) -> str:
-        pieces = [re.escape(p) for p in re.split(r"\s+", text.strip())]
-        core = r"\s+".join(p for p in pieces if p)
-        lead = r"\s*" if text[:1].isspace() or not text.strip() else ""
-        trail = r"\s*" if text[-1:].isspace() or not text.strip() else ""
-        return lead + core + trail
-
-    pattern = part(before) + r"(\d{1,3}(?:,\d{3})+|\d+)" + part(after)
-    return re.compile(pattern, re.IGNORECASE)
-
-
-_PLAN_RE: re.Pattern[str] | None = None
-_LEAD_RE = re.compile(r"\A\s*(?:<think>)?\s*")
-
-
-def find_plan(response: str, pattern: re.Pattern[str] | None = None) -> tuple[int | None, bool]:
-    """``(stated tokens, stated at the start)`` for the first plan sentence in ``response``.
-
-    "At the start" means only whitespace (and an optional ``<think>``) precedes it.
-    """
-    global _PLAN_RE
-    if pattern is None:
-        if _PLAN_RE is None:
-            _PLAN_RE = plan_regex()
-        pattern = _PLAN_RE
-    m = pattern.search(response or "")
-    if not m:
-        return None, False
-    n = int(m.group(1).replace(",", ""))
-    at_start = _LEAD_RE.match(response).end() == m.start()
-    return n, at_start
+# the plan-sentence parser lives with the rest of the plan text
+from lapo_verl.plan_text import find_plan, plan_regex  # noqa: E402,F401
 
 
 def _mean(xs: list[float]) -> float | None:

@@ -31,8 +31,9 @@ from typing import Any, Callable
 
 from lapo_verl.eval import benchmarks as bm
 from lapo_verl.eval.generate import Completion, SamplingConfig, derive_seed, render_prompt
-from lapo_verl.eval.metrics import average_row, find_plan, summarize_records
+from lapo_verl.eval.metrics import average_row, summarize_records
 from lapo_verl.jsonl import atomic_write_json, atomic_write_jsonl
+from lapo_verl.plan_text import find_plan
 
 __all__ = [
     "EvalError",

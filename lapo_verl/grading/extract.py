@@ -158,12 +158,7 @@ def strip_ground_truth(gt: str) -> str:
 PROMPT_TAIL_TOKENS = 64
 
 
-def prompt_opens_reasoning(prompt_tail_text: str) -> bool:
-    """True when the prompt ends inside an unclosed ``<think>`` (R1 templates, the paper format, stage-2
-    plans): the response then holds only the rest of the reasoning, and an answer counts only after the
-    model closes it with ``</think>`` (``reasoning_prefilled``)."""
-    start = prompt_tail_text.rfind(_THINK_OPEN)
-    return start >= 0 and _THINK_CLOSE not in prompt_tail_text[start:]
+from lapo_verl.plan_text import prompt_opens_reasoning  # noqa: E402,F401  (owned by the plan-text module)
 
 
 def prompt_tail_text(tokenizer, prompt_ids) -> str:

@@ -2,9 +2,9 @@
 
 Prompts are rendered as verl renders them (chat template with the generation prompt, which opens
 ``<think>``); with ``--plans`` the stage-2 plan sentence is inserted exactly as the stage-2 agent loop
-inserts it (:func:`lapo_verl.verl_ext.agent_loop.prompt_with_plan`). Answers are graded by the project's
+inserts it (:func:`lapo_verl.plan_text.prompt_with_plan`). Answers are graded by the project's
 grader (:func:`lapo_verl.grading.grade`, reasoning prefilled); plans stated by the model are found by
-:func:`lapo_verl.eval.metrics.find_plan`. Writes ``<out>.jsonl`` (one record per sample) and ``<out>.json``
+:func:`lapo_verl.plan_text.find_plan`. Writes ``<out>.jsonl`` (one record per sample) and ``<out>.json``
 (the summary of :func:`summarize`).
 """
 
@@ -153,7 +153,8 @@ def level_plans(plans_path: str | Path, train_jsonl: str | Path, unsolved_length
 
 
 def render(tok, problem: str, plan: int | None) -> list[int]:
-    from lapo_verl.verl_ext.agent_loop import prompt_with_plan, retokenize
+    from lapo_verl.plan_text import prompt_with_plan
+    from lapo_verl.verl_ext.agent_loop import retokenize
 
     text = tok.apply_chat_template(build_messages(problem), add_generation_prompt=True, tokenize=False)
     ids = tok(text, add_special_tokens=False)["input_ids"]
@@ -168,7 +169,7 @@ def evaluate(model_dir: str | Path, problems: list[dict], *, plans: dict[int, in
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from lapo_verl.eval.metrics import find_plan
+    from lapo_verl.plan_text import find_plan
     from lapo_verl.grading import grade
 
     torch.set_num_threads(1)  # a shared 2-core box: extra threads spin against other jobs

@@ -30,7 +30,6 @@ Rows without a plan (validation of the internalized model) get only the single-t
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 from verl.experimental.agent_loop.single_turn_agent_loop import SingleTurnAgentLoop
@@ -40,71 +39,15 @@ from lapo_verl.data.columns import PLAN_COLUMN, PLAN_IS_FALLBACK_COLUMN, PROBLEM
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_PLAN_TEMPLATE = "I will answer the question with {n} tokens."
-THINK_OPEN = "<think>"
-PLAN_POSITIONS = ("in_think", "before_think")
-_THINK_TAIL = re.compile(r"<think>\s*\Z")
-_CLOSED_EMPTY_THINK = re.compile(r"<think>(\s*)</think>\s*\Z")
-
-
-def render_plan_sentence(plan: int, template: str = DEFAULT_PLAN_TEMPLATE) -> str:
-    plan = int(plan)
-    if plan <= 0:
-        raise ValueError(f"plan must be a positive number of tokens, got {plan}")
-    if "{n}" not in template:
-        raise ValueError(f"lapo.stage2.plan_template must contain '{{n}}', got {template!r}")
-    return template.format(n=plan)
-
-
-def reopen_think(prompt_text: str) -> str:
-    """A generation prompt ending in an empty, closed reasoning block gets it reopened.
-
-    >>> reopen_think("<｜Assistant｜><think>\\n</think>")
-    '<｜Assistant｜><think>\\n'
-    >>> reopen_think("<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n")
-    '<|im_start|>assistant\\n<think>\\n\\n'
-    >>> reopen_think("Assistant: <think>")
-    'Assistant: <think>'
-    """
-    match = _CLOSED_EMPTY_THINK.search(prompt_text)
-    if not match:
-        return prompt_text
-    return prompt_text[: match.start()] + THINK_OPEN + match.group(1)
-
-
-def prompt_with_plan(prompt_text: str, sentence: str, position: str = "in_think") -> str:
-    """``prompt_text`` (rendered with the generation prompt) with ``sentence`` in the reasoning context.
-
-    A closed empty ``<think></think>`` at the end is reopened first (:func:`reopen_think`), so the sentence
-    always lands inside one open ``<think>``.
-
-    >>> prompt_with_plan("Assistant: <think>", "I plan.")          # the paper's raw format
-    'Assistant: <think> I plan.'
-    >>> prompt_with_plan("<｜Assistant｜><think>\\n", "I plan.")
-    '<｜Assistant｜><think>\\nI plan.\\n'
-    >>> prompt_with_plan("<｜Assistant｜><think>\\n</think>", "I plan.")
-    '<｜Assistant｜><think>\\nI plan.\\n'
-    >>> prompt_with_plan("<|im_start|>assistant\\n", "I plan.")
-    '<|im_start|>assistant\\n<think>\\nI plan.\\n'
-    >>> prompt_with_plan("<｜Assistant｜><think>\\n", "I plan.", "before_think")
-    '<｜Assistant｜>I plan.\\n<think>\\n'
-    >>> prompt_with_plan("Assistant: <think>", "I plan.", "before_think")
-    'Assistant: I plan. <think>'
-    """
-    if position not in PLAN_POSITIONS:
-        raise ValueError(f"lapo.stage2.plan_position must be one of {PLAN_POSITIONS}, got {position!r}")
-    text = reopen_think(prompt_text)
-    match = _THINK_TAIL.search(text)
-    if position == "in_think":
-        if not match:
-            return f"{text}{THINK_OPEN}\n{sentence}\n"
-        if text.endswith(THINK_OPEN):
-            return f"{text} {sentence}"
-        return f"{text}{sentence}\n"
-    if not match:
-        return f"{text}{sentence}\n{THINK_OPEN}\n"
-    tail = match.group(0)
-    return f"{text[: match.start()]}{sentence}{' ' if tail == THINK_OPEN else chr(10)}{tail}"
+# The plan text (render, insert, reopen a closed <think>) is owned by lapo_verl.plan_text; re-exported here.
+from lapo_verl.plan_text import (  # noqa: E402,F401
+    PLAN_POSITIONS,
+    PLAN_TEMPLATE as DEFAULT_PLAN_TEMPLATE,
+    THINK_OPEN,
+    prompt_with_plan,
+    render_plan as render_plan_sentence,
+    reopen_think,
+)
 
 
 def retokenize(tokenizer: Any, prompt_ids: list[int], new_text: str) -> list[int]:

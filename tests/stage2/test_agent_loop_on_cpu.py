@@ -87,10 +87,11 @@ def test_prompt_with_plan_and_sentence_validation():
         prompt_with_plan("x", "S", "elsewhere")
 
 
-def test_agent_loop_doctests():
+def test_plan_text_doctests():
+    """The plan-text functions the agent loops use (lapo_verl.plan_text), with their documented examples."""
     import doctest
 
-    import lapo_verl.verl_ext.agent_loop as mod
+    import lapo_verl.plan_text as mod
 
     result = doctest.testmod(mod)
     assert result.failed == 0 and result.attempted > 0
