@@ -50,7 +50,7 @@ def main(argv=None) -> int:
         f"actor_rollout_ref.model.path={assets['model']}", "data.train_batch_size=4", "actor_rollout_ref.rollout.n=4",
         "actor_rollout_ref.actor.ppo_mini_batch_size=4", "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
         "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
-        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4", "data.max_prompt_length=256",
+        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4", "data.max_prompt_length=512",
         "data.max_response_length=64", "data.filter_overlong_prompts_workers=1", "actor_rollout_ref.actor.optim.lr=1e-3",
         f"trainer.total_training_steps={args.steps}", "trainer.save_freq=-1", "trainer.test_freq=-1",
         "trainer.val_before_train=False", "trainer.logger=[console]", f"lapo.output_root={work / 'runs'}",

@@ -36,7 +36,7 @@ BATCH, N, RESPONSE = 4, 4, 64
 SMALL = [
     f"data.train_batch_size={BATCH}", f"actor_rollout_ref.rollout.n={N}", f"actor_rollout_ref.actor.ppo_mini_batch_size={BATCH}",
     "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4", "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
-    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4", "data.max_prompt_length=256",
+    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4", "data.max_prompt_length=512",  # the quickstart BPE: ~230-token prompts
     f"data.max_response_length={RESPONSE}", "data.filter_overlong_prompts_workers=1", "actor_rollout_ref.actor.optim.lr=1e-3",
     "trainer.test_freq=-1", "trainer.val_before_train=False", "trainer.logger=[console]", "trainer.n_gpus_per_node=1",
     "lapo.stage1.falloff=10", "lapo.stage2.sigma=10", "lapo.experiment=chain",
