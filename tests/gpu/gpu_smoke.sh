@@ -28,7 +28,7 @@ else
 fi
 small="data.train_batch_size=8 actor_rollout_ref.rollout.n=8 actor_rollout_ref.actor.ppo_mini_batch_size=8
  actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8 actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8
- actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=8 data.max_prompt_length=256 data.max_response_length=128
+ actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=8 data.max_prompt_length=512 data.max_response_length=128
  trainer.total_training_steps=$STEPS trainer.test_freq=-1 trainer.val_before_train=false trainer.logger=[console]"
 env "${backend[@]}" MODEL="$MODEL" TRAIN="$OUT/assets/data/train.parquet" VAL="$OUT/assets/data/val.parquet" \
   EXPERIMENT=gpu_smoke OUTPUT_ROOT="$OUT/runs" SAVE_FREQ="$STEPS" EVAL_MODELS="lapo_i" \
