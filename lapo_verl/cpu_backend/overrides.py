@@ -16,6 +16,16 @@ from __future__ import annotations
 
 import os
 
+def _physical_cores() -> int:
+    """Physical cores, the count TransferQueue compares its thread target with (logical ones as a fallback)."""
+    try:
+        import psutil  # installed with ray
+
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:
+        return os.cpu_count() or 1
+
+
 # Environment for the driver; Ray workers inherit it.
 CPU_ENV: dict[str, str] = {
     # Selects lapo_verl's CPU platform (and activates the CPU backend in every verl process).
@@ -32,7 +42,7 @@ CPU_ENV: dict[str, str] = {
     "RAY_DEDUP_LOGS": "0",
     # TransferQueue sizes its thread pools from TQ_NUM_THREADS (default 8) and warns on every put/get when that
     # exceeds the physical cores: hundreds of log lines per run on a laptop.
-    "TQ_NUM_THREADS": str(max(1, min(8, os.cpu_count() or 1))),
+    "TQ_NUM_THREADS": str(max(1, min(8, _physical_cores()))),
 }
 
 # Hydra overrides (plain verl keys; `+` where verl's config has no such key).
