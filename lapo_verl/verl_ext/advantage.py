@@ -71,6 +71,26 @@ class _StepLog:
 _step_log = _StepLog()
 
 
+def _grpo_of_summed_rewards(rewards: np.ndarray, index: np.ndarray, token_level_rewards: torch.Tensor,
+                            response_mask: torch.Tensor, epsilon: float, config: Any):
+    """verl's GRPO on one summed reward per response (float64), shifted per group first (module docstring).
+
+    GRPO only uses each response's summed reward, so it gets the (bs, 1) column instead of a copy of the
+    (bs, T) token tensor: same advantages, one less pass over the batch.
+    """
+    with torch.no_grad():
+        shifted = group_shifted_scores(rewards, _group_ids(index))
+        column = torch.as_tensor(shifted, dtype=token_level_rewards.dtype).to(token_level_rewards.device).unsqueeze(-1)
+    return compute_grpo_outcome_advantage(
+        token_level_rewards=column,
+        response_mask=response_mask,
+        index=index,
+        epsilon=epsilon,
+        norm_adv_by_std_in_grpo=bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True,
+        config=config,
+    )
+
+
 @register_adv_est("lapo_stage1")
 def compute_lapo_stage1_advantage(
     token_level_rewards: torch.Tensor,
@@ -101,21 +121,8 @@ def compute_lapo_stage1_advantage(
         scores = token_level_rewards.sum(dim=-1).float().cpu().numpy()
         lengths = response_mask.sum(dim=-1).float().cpu().numpy()
         correct, r1, lo, _ = stage1_band(scores, lengths, index, params)
-        group = _group_ids(index)
-        # GRPO only uses each response's summed reward, so hand it the (bs, 1) column of R_D instead of
-        # a copy of the (bs, T) token tensor: same advantages, one less pass over the batch.
-        # shifted per group in float64 (module docstring): equal R_D in a group -> advantage exactly 0
-        shifted = group_shifted_scores(scores.astype(np.float64) + params.alpha * r1, group)
-        total = torch.as_tensor(shifted, dtype=token_level_rewards.dtype)
-        rewards = total.to(token_level_rewards.device).unsqueeze(-1)
-
-    advantages, returns = compute_grpo_outcome_advantage(
-        token_level_rewards=rewards,
-        response_mask=response_mask,
-        index=index,
-        epsilon=epsilon,
-        norm_adv_by_std_in_grpo=bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True,
-        config=config,
+    advantages, returns = _grpo_of_summed_rewards(
+        scores.astype(np.float64) + params.alpha * r1, index, token_level_rewards, response_mask, epsilon, config
     )
     if lapo_config.get(lapo, "log_step_stats", True):
         _step_log.write(lapo, band_bonus_summary(lengths, correct, r1, lo))
@@ -137,13 +144,4 @@ def compute_lapo_grpo_advantage(
         raise ValueError("lapo_grpo needs verl's group index (uid); got none")
     with torch.no_grad():
         scores = token_level_rewards.double().sum(dim=-1).cpu().numpy()
-        shifted = group_shifted_scores(scores, _group_ids(index))
-        rewards = torch.as_tensor(shifted, dtype=token_level_rewards.dtype).to(token_level_rewards.device).unsqueeze(-1)
-    return compute_grpo_outcome_advantage(
-        token_level_rewards=rewards,
-        response_mask=response_mask,
-        index=index,
-        epsilon=epsilon,
-        norm_adv_by_std_in_grpo=bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True,
-        config=config,
-    )
+    return _grpo_of_summed_rewards(scores, index, token_level_rewards, response_mask, epsilon, config)
