@@ -1,6 +1,8 @@
 """The plan sentence of LAPO stage 2, in one place: its text, where it goes in a prompt, how it is read back.
 
-* :func:`render_plan` -- ``"I will answer the question with {n} tokens."`` for a planned length n;
+* :func:`render_plan` -- ``"I will answer the question with {n} tokens."`` for a planned length n, or a
+  range plan (``lapo.stage2.plan_range_width > 0``: ``{lo}``/``{hi}`` from :func:`lapo_verl.rewards.plan_range`);
+* :func:`check_plan_template` -- the start-up check of ``lapo.stage2.plan_template`` against the width;
 * :func:`prompt_with_plan` -- a rendered prompt with the sentence inside the open reasoning block (or before
   it, the ablation), reopening a closed empty ``<think></think>`` first (:func:`reopen_think`);
 * :func:`plan_sentence_tokens` -- token count of the longest sentence a run can state (prompt room);
@@ -19,12 +21,16 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from lapo_verl.rewards import PLAN_RANGE_WIDTH, plan_range
+
 __all__ = [
     "PLAN_TEMPLATE",
+    "RANGE_PLAN_TEMPLATE",
     "PLAN_POSITIONS",
     "THINK_OPEN",
     "THINK_CLOSE",
     "render_plan",
+    "check_plan_template",
     "reopen_think",
     "prompt_with_plan",
     "plan_sentence_tokens",
@@ -35,6 +41,8 @@ __all__ = [
 ]
 
 PLAN_TEMPLATE = "I will answer the question with {n} tokens."
+#: the sentence of the range ablation (``+recipe=lapo_stage2_range``; lapo-verl's wording, not the paper's)
+RANGE_PLAN_TEMPLATE = "I will answer the question with between {lo} and {hi} tokens."
 PLAN_POSITIONS = ("in_think", "before_think")
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
@@ -42,23 +50,53 @@ _THINK_TAIL = re.compile(r"<think>\s*\Z")
 _CLOSED_EMPTY_THINK = re.compile(r"<think>(\s*)</think>\s*\Z")
 
 
-def render_plan(n: int, template: str = PLAN_TEMPLATE) -> str:
+def check_plan_template(template: Any, width: float = PLAN_RANGE_WIDTH,
+                        name: str = "lapo.stage2.plan_template") -> str:
+    """``template`` if it can state a plan of this ``width``: ``{n}`` (the plan) or both ``{lo}`` and ``{hi}``
+    (the range); a range plan (``width > 0``) needs ``{lo}`` and ``{hi}``.
+
+    >>> check_plan_template(RANGE_PLAN_TEMPLATE, 0.1) == RANGE_PLAN_TEMPLATE
+    True
+    >>> check_plan_template(PLAN_TEMPLATE, 0.1)
+    Traceback (most recent call last):
+    ...
+    ValueError: lapo.stage2.plan_template must contain '{lo}' and '{hi}' when lapo.stage2.plan_range_width=0.1 (a range plan), e.g. 'I will answer the question with between {lo} and {hi} tokens.'; got 'I will answer the question with {n} tokens.'
+    """
+    if not isinstance(template, str):
+        raise ValueError(f"{name} must be a string, got {template!r}")
+    has_range = "{lo}" in template and "{hi}" in template
+    if width and not has_range:
+        raise ValueError(f"{name} must contain '{{lo}}' and '{{hi}}' when lapo.stage2.plan_range_width={width} "
+                         f"(a range plan), e.g. {RANGE_PLAN_TEMPLATE!r}; got {template!r}")
+    if "{n}" not in template and not has_range:
+        raise ValueError(f"{name} must contain '{{n}}' (or '{{lo}}' and '{{hi}}' for a range plan), got {template!r}")
+    return template
+
+
+def render_plan(n: int, template: str = PLAN_TEMPLATE, width: float = PLAN_RANGE_WIDTH) -> str:
     """The plan sentence for a budget of ``n`` tokens.
 
     Args:
         n: planned length in tokens; a positive integer (``bool`` and non-integral numbers are rejected).
-        template: text containing the placeholder ``{n}``; other braces are left untouched.
+        template: text containing the placeholder ``{n}`` and/or ``{lo}`` and ``{hi}`` (the range
+            ``plan_range(n, width)``); other braces are left untouched.
+        width: relative half-width of a range plan (``lapo.stage2.plan_range_width``); 0 = the paper's plan.
 
     >>> render_plan(3)
     'I will answer the question with 3 tokens.'
     >>> render_plan(7, "Budget: {n} tokens. {not a field}")
     'Budget: 7 tokens. {not a field}'
+    >>> render_plan(2000, RANGE_PLAN_TEMPLATE, 0.1)
+    'I will answer the question with between 1800 and 2200 tokens.'
     """
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or int(n) <= 0:
         raise ValueError(f"plan length n must be a positive integer, got {n!r}")
-    if not isinstance(template, str) or "{n}" not in template:
-        raise ValueError(f"plan template must be a string containing '{{n}}', got {template!r}")
-    return template.replace("{n}", str(int(n)))
+    check_plan_template(template, width, name="plan template")
+    text = template.replace("{n}", str(int(n)))
+    if "{lo}" in template and "{hi}" in template:
+        lo, hi = plan_range(int(n), width)
+        text = text.replace("{lo}", str(lo)).replace("{hi}", str(hi))
+    return text
 
 
 def reopen_think(prompt_text: str) -> str:
@@ -112,10 +150,12 @@ def prompt_with_plan(prompt_text: str, sentence: str, position: str = "in_think"
     return f"{text[: match.start()]}{sentence}{' ' if tail == THINK_OPEN else chr(10)}{tail}"
 
 
-def plan_sentence_tokens(tokenizer: Any, plans: Iterable[int], template: str = PLAN_TEMPLATE) -> int:
-    """Tokens of the longest plan sentence for ``plans`` (the number with the most digits), for prompt room."""
-    longest = max((int(n) for n in plans), key=lambda n: len(str(n)))
-    return len(tokenizer.encode(render_plan(longest, template), add_special_tokens=False))
+def plan_sentence_tokens(tokenizer: Any, plans: Iterable[int], template: str = PLAN_TEMPLATE,
+                         width: float = PLAN_RANGE_WIDTH) -> int:
+    """Tokens of the longest plan sentence for ``plans`` (the one with the most characters: the most digits),
+    for prompt room."""
+    longest = max((render_plan(int(n), template, width) for n in plans), key=len)
+    return len(tokenizer.encode(longest, add_special_tokens=False))
 
 
 def plan_regex(template: str | None = None) -> re.Pattern[str]:

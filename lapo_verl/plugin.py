@@ -25,7 +25,6 @@ _register_hydra_search_path()
 # Reward managers (verl.experimental.reward_loop registry) and advantage estimators (core_algos registry).
 from lapo_verl.verl_ext import advantage as _advantage  # noqa: E402,F401
 from lapo_verl.verl_ext import reward_managers as _reward_managers  # noqa: E402,F401
-from lapo_verl.verl_ext import ablations as _ablations  # noqa: E402,F401  (lapo_stage2_range)
 
 # The CPU backend (platform + transformers rollout) registers itself only when VERL_PLATFORM=cpu.
 from lapo_verl.cpu_backend import register_if_selected as _register_cpu_backend  # noqa: E402

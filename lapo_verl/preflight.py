@@ -1,10 +1,13 @@
-"""Start-up check of a recipe's inputs: data files, model, stage-2 plans file.
+"""Start-up check of a recipe's settings (the typed ``lapo:`` section) and inputs: data files, model,
+stage-2 plans file.
 
 ``python -m verl.trainer.main_ppo +recipe=lapo_stage2`` with nothing else would otherwise start Ray, a
 TaskRunner and worker groups before failing deep inside verl on ``~/data/rlhf/gsm8k/train.parquet``. The
 recipes register :class:`LapoPreflight` as a Hydra job callback (``hydra.callbacks.lapo_preflight`` in
 ``paper_grpo.yaml``): Hydra calls ``on_job_start`` in the driver right before verl's ``main`` runs, so a
-missing input is reported first, all at once, each with the command that makes it. No verl import here.
+missing input is reported first, all at once, each with the command that makes it. Before that, the
+``lapo:`` section is validated once (:class:`lapo_verl.config.LapoConfig`: unknown keys and unsupported values
+stop the run with the full key's name), whatever ``lapo.preflight`` says.
 
 Only local paths are checked: anything with a URL scheme (``hdfs://``, ``s3://``...) and model ids that
 look like Hugging Face repos (``org/name`` with no such local directory) are left to verl. Turn the check
@@ -122,6 +125,32 @@ def format_report(problems: list[MissingInput], recipe_hint: str = "") -> str:
     return "\n".join(lines)
 
 
+class LapoSettingsInvalid(SystemExit):
+    """Exit status 2 with the invalid ``lapo`` setting; a ``SystemExit`` so Hydra does not bury it."""
+
+    def __init__(self, report: str) -> None:
+        super().__init__(2)
+        self.report = report
+
+    def __str__(self) -> str:
+        return self.report
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Validate the ``lapo:`` section (typed settings, :mod:`lapo_verl.config`) before Ray starts; a config
+    without one is not a LAPO run and is left to verl."""
+    if _select(cfg, "lapo") is None:
+        return
+    from lapo_verl.config import LapoConfig, LapoConfigError
+
+    try:
+        LapoConfig.from_section(cfg.lapo)
+    except LapoConfigError as err:
+        report = f"lapo-verl: this run cannot start, a LAPO setting is invalid:\n  {err}"
+        print(report, file=sys.stderr, flush=True)
+        raise LapoSettingsInvalid(report) from None
+
+
 class LapoInputsMissing(SystemExit):
     """Exit status 2 with the report; a ``SystemExit`` so Hydra does not bury it under a traceback."""
 
@@ -134,7 +163,9 @@ class LapoInputsMissing(SystemExit):
 
 
 def check(cfg: DictConfig) -> None:
-    """Raise :class:`LapoInputsMissing` (after printing the report to stderr) if an input is missing."""
+    """Raise :class:`LapoSettingsInvalid` if a ``lapo`` setting is invalid, then :class:`LapoInputsMissing`
+    (after printing the report to stderr) if an input is missing."""
+    check_settings(cfg)
     enabled = _select(cfg, "lapo.preflight")
     if enabled is not None and not bool(enabled):
         return

@@ -38,7 +38,7 @@ TAG_KEYS: tuple[str, ...] = (
     "lapo.l1",
     "lapo.thinkprune",
     "lapo.dapo_overlong",
-    "lapo.stage2_range",
+    "lapo.stage2.plan_range_width",
     "lapo.plans_path",
     "reward.reward_kwargs",
     "algorithm.adv_estimator",
@@ -62,6 +62,11 @@ TAG_KEYS: tuple[str, ...] = (
 )
 
 
+#: knobs the digest records under an earlier name, with the value that means "off" (recorded as None, as when
+#: the earlier section was absent): run directories of settings that existed before keep their names
+TAG_ALIASES: dict[str, tuple[str, Any]] = {"lapo.stage2.plan_range_width": ("lapo.stage2_range", 0)}
+
+
 def resource_path(name: str) -> str:
     """Absolute path of a packaged resource file; raises with the list of known files if absent."""
     path = RESOURCE_DIR / name
@@ -82,6 +87,9 @@ def settings_tag(*, _root_: Any) -> str:
         node = OmegaConf.select(_root_, key, default=None, throw_on_missing=False)
         if node is not None and OmegaConf.is_config(node):
             node = OmegaConf.to_container(node, resolve=True)
+        if key in TAG_ALIASES:
+            key, off = TAG_ALIASES[key]
+            node = None if node is None or node == off else node
         picked[key] = node
     blob = json.dumps(picked, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:8]

@@ -17,6 +17,10 @@ Stage 1 (Discovery, paper Eq. 3-5)
 Stage 2 (Internalization, paper Eq. 7)
     .. math:: R_I(r) = acc(r) + \beta\, acc(r) \exp\!\big(-(|r| - n)^2 / (2\sigma^2)\big)
 
+    With ``lapo.stage2.plan_range_width = w > 0`` (lapo-verl's "w/ Range" ablation, paper Table 2; the
+    sentence and width are lapo-verl's) the plan is the range ``[round(n (1-w)), round(n (1+w))]``: 1 inside,
+    the same Gaussian from the nearer end outside (:func:`stage2_reward`); ``w = 0`` is Eq. 7 exactly.
+
 Baselines: L1-Exact / L1-Max (LCPO, arXiv 2503.04697) and ThinkPrune (arXiv 2504.01296).
 """
 
@@ -31,14 +35,26 @@ import numpy as np
 
 PlanStatistic = Literal["median", "mean", "min"]
 PLAN_STATISTICS: tuple[str, ...] = ("median", "mean", "min")
+BONUS_RULES: tuple[str, ...] = ("paper", "authors_code")
+
+# The defaults of every knob below, stated once (the typed settings in lapo_verl/config.py and the recipes'
+# paper_grpo.yaml use these; tests/test_config.py checks that they agree).
+ALPHA = 0.7  #: stage 1: weight of the band bonus R1
+BAND = (0.3, 0.7)  #: stage 1: percentiles of the correct lengths
+FALLOFF = 100.0  #: stage 1: tokens over which R1 falls from 1 to 0 outside the band
+BETA = 0.8  #: stage 2: weight of the plan-closeness bonus (authors' code and appendix)
+SIGMA = 120.0  #: stage 2: width of the Gaussian closeness, tokens
+PLAN_RANGE_WIDTH = 0.0  #: stage 2: relative half-width of a range plan; 0 = the paper's point plan
+L1_ALPHA = 3e-4  #: L1 (LCPO): weight of the length error
+L1_DELTA = 0.5  #: L1-Max: reward of a correct answer exactly at its target
 
 
-def _check_band(band: Sequence[float]) -> tuple[float, float]:
+def _check_band(band: Sequence[float], name: str = "band") -> tuple[float, float]:
     if len(band) != 2:
-        raise ValueError(f"band must be two percentiles (low, high), got {band!r}")
+        raise ValueError(f"{name} must be two percentiles (low, high), got {band!r}")
     low, high = float(band[0]), float(band[1])
     if not (0.0 <= low <= high <= 1.0):
-        raise ValueError(f"band must satisfy 0 <= low <= high <= 1 (fractions, e.g. [0.3, 0.7]), got {band!r}")
+        raise ValueError(f"{name} must satisfy 0 <= low <= high <= 1 (fractions, e.g. [0.3, 0.7]), got {band!r}")
     return low, high
 
 
@@ -57,7 +73,7 @@ def round_half_up(value: float) -> int:
 # --------------------------------------------------------------------------------------------
 # Stage 1
 # --------------------------------------------------------------------------------------------
-def band_bounds(correct_lengths: Sequence[float], band: Sequence[float] = (0.3, 0.7)) -> tuple[float, float]:
+def band_bounds(correct_lengths: Sequence[float], band: Sequence[float] = BAND) -> tuple[float, float]:
     """Percentile band ``[P_low, P_high]`` of the correct responses' lengths (linear interpolation).
 
     >>> band_bounds([100, 200, 300, 400, 500])
@@ -73,7 +89,7 @@ def band_bounds(correct_lengths: Sequence[float], band: Sequence[float] = (0.3, 
     return float(lo), float(hi)
 
 
-def band_length_score(length: float, lo: float, hi: float, falloff: float = 100.0) -> float:
+def band_length_score(length: float, lo: float, hi: float, falloff: float = FALLOFF) -> float:
     """R1 of a *correct* response: 1 inside ``[lo, hi]``, else ``max(0, 1 - d / falloff)``.
 
     >>> band_length_score(300, 220, 380)
@@ -94,9 +110,9 @@ def stage1_group_rewards(
     lengths: Sequence[float],
     correct: Sequence[bool],
     *,
-    alpha: float = 0.7,
-    band: Sequence[float] = (0.3, 0.7),
-    falloff: float = 100.0,
+    alpha: float = ALPHA,
+    band: Sequence[float] = BAND,
+    falloff: float = FALLOFF,
 ) -> list[float]:
     """Stage-1 rewards ``R_D = acc + alpha * R1`` of one prompt group (paper formula).
 
@@ -124,8 +140,8 @@ def band_bonus_batched(
     correct: np.ndarray,
     group: np.ndarray,
     *,
-    band: Sequence[float] = (0.3, 0.7),
-    falloff: float = 100.0,
+    band: Sequence[float] = BAND,
+    falloff: float = FALLOFF,
     empty_band_gets_bonus: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vectorised R1 for a whole batch of groups: the training-step hot path.
@@ -201,7 +217,7 @@ def plan_statistic(correct_lengths: Sequence[float], statistic: str = "median") 
 # --------------------------------------------------------------------------------------------
 # Stage 2
 # --------------------------------------------------------------------------------------------
-def plan_closeness(length: float, plan: float, sigma: float = 120.0) -> float:
+def plan_closeness(length: float, plan: float, sigma: float = SIGMA) -> float:
     """R2 for a correct response: ``exp(-(length - plan)^2 / (2 sigma^2))``.
 
     >>> plan_closeness(500, 500)
@@ -213,16 +229,82 @@ def plan_closeness(length: float, plan: float, sigma: float = 120.0) -> float:
     return math.exp(-((float(length) - float(plan)) ** 2) / (2.0 * sigma * sigma))
 
 
-def stage2_reward(correct: bool, length: float, plan: float, *, beta: float = 0.8, sigma: float = 120.0) -> float:
-    """``R_I = acc + beta * acc * R2`` (wrong responses get 0).
+def check_range_width(width: float, name: str = "lapo.stage2.plan_range_width") -> float:
+    """A range plan's relative half-width: a number in ``[0, 1)`` (0 = the paper's point plan)."""
+    if isinstance(width, bool) or not isinstance(width, (int, float)) or not (0.0 <= float(width) < 1.0):
+        raise ValueError(f"{name} must be a number in [0, 1) (0 = the paper's point plan), got {width!r}")
+    return float(width)
+
+
+def plan_range(plan: float, width: float = PLAN_RANGE_WIDTH) -> tuple[int, int]:
+    r"""The range ``[lo, hi]`` a range plan states (lapo-verl's "w/ Range" ablation, paper Table 2).
+
+    .. math:: lo = \mathrm{round}(p (1 - w)), \qquad hi = \mathrm{round}(p (1 + w))
+
+    halves rounded up, ``lo >= 1``. The range is relative to the plan (a 2,000-token plan gets +-200 tokens
+    at ``w = 0.1``, a 300-token plan +-30), so its width scales like the spread of correct lengths.
+    ``w = 0`` is the paper's point plan: ``lo = hi = plan``.
+
+    >>> plan_range(2000, 0.1)
+    (1800, 2200)
+    >>> plan_range(735, 0.1)  # 661.5 -> 662, 808.5 -> 809 (halves up)
+    (662, 809)
+    >>> plan_range(500, 0.0)
+    (500, 500)
+    """
+    plan = float(plan)
+    width = check_range_width(width)
+    if not (plan > 0 and math.isfinite(plan)):
+        raise ValueError(f"plan must be a positive number of tokens, got {plan!r}")
+    lo = max(1, round_half_up(plan * (1.0 - width)))
+    hi = max(lo, round_half_up(plan * (1.0 + width)))
+    return lo, hi
+
+
+def range_closeness(length: float, lo: float, hi: float, sigma: float = SIGMA) -> float:
+    """``C(n)``: 1 inside ``[lo, hi]``, Gaussian fall-off (``sigma`` tokens) from the nearer end outside.
+
+    With ``lo == hi == plan`` this is :func:`plan_closeness`.
+
+    >>> range_closeness(1900, 1800, 2200)
+    1.0
+    >>> round(range_closeness(2320, 1800, 2200), 6)  # one sigma above hi
+    0.606531
+    >>> round(range_closeness(1560, 1800, 2200), 6)  # two sigma below lo
+    0.135335
+    """
+    sigma = _check_positive("sigma", sigma)
+    if lo > hi:
+        raise ValueError(f"range needs lo <= hi, got [{lo}, {hi}]")
+    n = float(length)
+    if lo <= n <= hi:
+        return 1.0
+    d = min(abs(n - lo), abs(n - hi))
+    return math.exp(-(d * d) / (2.0 * sigma * sigma))
+
+
+def stage2_reward(correct: bool, length: float, plan: float, *, beta: float = BETA, sigma: float = SIGMA,
+                  width: float = PLAN_RANGE_WIDTH) -> float:
+    r"""``R_I = acc + beta * acc * R2`` (wrong responses get 0).
+
+    ``R2`` is :func:`plan_closeness` to the plan (paper Eq. 7, ``width = 0``) or, for a range plan
+    (``width > 0``), :func:`range_closeness` to ``[lo, hi] = plan_range(plan, width)``: 1 inside the range,
+    the same Gaussian from the nearer end outside.
 
     >>> stage2_reward(True, 500, 500)
     1.8
     >>> stage2_reward(False, 500, 500)
     0.0
+    >>> stage2_reward(True, 2100, 2000, width=0.1)  # inside [1800, 2200]
+    1.8
+    >>> round(stage2_reward(True, 2320, 2000, width=0.1), 6)  # one sigma above hi: 1 + 0.8 * exp(-0.5)
+    1.485225
     """
     if beta < 0:
         raise ValueError(f"beta must be >= 0, got {beta!r}")
+    if width:
+        lo, hi = plan_range(plan, width)
+        return 1.0 + beta * range_closeness(length, lo, hi, sigma) if correct else 0.0
     if not correct:
         return 0.0
     return 1.0 + beta * plan_closeness(length, plan, sigma)
@@ -248,7 +330,7 @@ def updated_plan(current: int | None, correct_lengths: Sequence[float]) -> int |
 # --------------------------------------------------------------------------------------------
 # Baselines
 # --------------------------------------------------------------------------------------------
-def l1_exact_reward(correct: bool, length: float, target: float, *, alpha: float = 3e-4) -> float:
+def l1_exact_reward(correct: bool, length: float, target: float, *, alpha: float = L1_ALPHA) -> float:
     """L1-Exact (LCPO): ``1[correct] - alpha * |target - length|`` (no clipping, as in the L1 code).
 
     >>> round(l1_exact_reward(True, 1200, 1000), 6)
@@ -257,7 +339,7 @@ def l1_exact_reward(correct: bool, length: float, target: float, *, alpha: float
     return float(bool(correct)) - alpha * abs(float(target) - float(length))
 
 
-def l1_max_reward(correct: bool, length: float, target: float, *, alpha: float = 3e-4, delta: float = 0.5) -> float:
+def l1_max_reward(correct: bool, length: float, target: float, *, alpha: float = L1_ALPHA, delta: float = L1_DELTA) -> float:
     """L1-Max (LCPO): ``1[correct] * clip(alpha * (target - length) + delta, 0, 1)``.
 
     >>> round(l1_max_reward(True, 1000, 2000), 6)
@@ -285,28 +367,30 @@ def thinkprune_reward(correct: bool, length: float, limit: int, *, truncated: bo
 class Stage1Params:
     """Validated stage-1 knobs (``lapo.stage1.*``)."""
 
-    alpha: float = 0.7
-    band: tuple[float, float] = (0.3, 0.7)
-    falloff: float = 100.0
+    alpha: float = ALPHA
+    band: tuple[float, float] = BAND
+    falloff: float = FALLOFF
     bonus_rule: Literal["paper", "authors_code"] = "paper"
 
     def __post_init__(self) -> None:
-        if self.alpha < 0:
-            raise ValueError(f"lapo.stage1.alpha must be >= 0, got {self.alpha!r}")
-        object.__setattr__(self, "band", _check_band(self.band))
+        if not (self.alpha >= 0 and math.isfinite(self.alpha)):
+            raise ValueError(f"lapo.stage1.alpha must be a finite number >= 0, got {self.alpha!r}")
+        object.__setattr__(self, "band", _check_band(self.band, "lapo.stage1.band"))
         _check_positive("lapo.stage1.falloff", self.falloff)
-        if self.bonus_rule not in ("paper", "authors_code"):
-            raise ValueError(f"lapo.stage1.bonus_rule must be 'paper' or 'authors_code', got {self.bonus_rule!r}")
+        if self.bonus_rule not in BONUS_RULES:
+            raise ValueError(f"lapo.stage1.bonus_rule must be one of {BONUS_RULES}, got {self.bonus_rule!r}")
 
 
 @dataclass(frozen=True)
 class Stage2Params:
-    """Validated stage-2 knobs (``lapo.stage2.*``)."""
+    """Validated stage-2 reward knobs (``lapo.stage2.{beta, sigma, plan_range_width}``)."""
 
-    beta: float = 0.8
-    sigma: float = 120.0
+    beta: float = BETA
+    sigma: float = SIGMA
+    width: float = PLAN_RANGE_WIDTH
 
     def __post_init__(self) -> None:
-        if self.beta < 0:
-            raise ValueError(f"lapo.stage2.beta must be >= 0, got {self.beta!r}")
+        if not (self.beta >= 0 and math.isfinite(self.beta)):
+            raise ValueError(f"lapo.stage2.beta must be a finite number >= 0, got {self.beta!r}")
         _check_positive("lapo.stage2.sigma", self.sigma)
+        check_range_width(self.width)

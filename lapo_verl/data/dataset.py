@@ -23,8 +23,8 @@ from typing import Any
 import pyarrow.parquet as pq
 from verl.utils.dataset.rl_dataset import RLHFDataset
 
-from lapo_verl.plan_text import plan_sentence_tokens
 from lapo_verl import config as lapo_config
+from lapo_verl.plan_text import plan_sentence_tokens
 from lapo_verl.data.columns import (
     PLAN_COLUMN,
     PLAN_IS_FALLBACK_COLUMN,
@@ -36,8 +36,8 @@ from lapo_verl.plans import read_plans
 
 logger = logging.getLogger(__name__)
 
-UNSOLVED_POLICIES = ("max_length", "drop")
-MISSING_POLICIES = ("unsolved", "error")
+UNSOLVED_POLICIES = lapo_config.UNSOLVED_POLICIES
+MISSING_POLICIES = lapo_config.MISSING_POLICIES
 
 
 class DataRowError(ValueError):
@@ -91,9 +91,9 @@ def target_length_for(problem_id: str, low: int, high: int, seed: int) -> int:
 
 class LapoDataset(RLHFDataset):
     def __init__(self, data_files, tokenizer, config, processor=None, max_samples: int = -1):
-        self.lapo = lapo_config.lapo_section(config, where="data (data.lapo)")
-        lapo_config.check_supported(self.lapo)  # TaskRunner, before any worker starts
-        self.stage = int(lapo_config.get(self.lapo, "stage", 1))
+        self.lapo = lapo_config.load(config, where="data (data.lapo)")  # TaskRunner, before any worker starts
+        self.stage = self.lapo.stage
+        self.max_response_length = config.get("max_response_length")
         train_files = config.get("train_files")
         files = list(data_files) if not isinstance(data_files, str) else [data_files]
         train = [train_files] if isinstance(train_files, str) else list(train_files or [])
@@ -120,9 +120,9 @@ class LapoDataset(RLHFDataset):
         self.dataframe = self.dataframe.add_column(RECORD_COLUMN, [self.is_train] * len(ids))
         if PROBLEM_ID_COLUMN not in self.dataframe.column_names:
             self.dataframe = self.dataframe.add_column(PROBLEM_ID_COLUMN, ids)
-        if self.stage == 2 and (self.is_train or lapo_config.get(self.lapo, "stage2.val_with_plan", False)):
+        if self.stage == 2 and (self.is_train or self.lapo.stage2.val_with_plan):
             self._join_plans(ids)
-        if lapo_config.get(self.lapo, "target_length.enable", False):
+        if self.lapo.target_length.enable:
             self._add_target_lengths(ids)
 
     def _id_columns(self) -> list[str]:
@@ -130,7 +130,7 @@ class LapoDataset(RLHFDataset):
 
     # ---------------------------------------------------------------- stage 2
     def _plans_path(self) -> str:
-        path = lapo_config.get(self.lapo, "plans_path")
+        path = self.lapo.plans_path
         if not path:
             raise DataRowError("lapo.stage=2 needs lapo.plans_path (a file from `lapo-verl plans`)")
         return str(path)
@@ -144,30 +144,28 @@ class LapoDataset(RLHFDataset):
 
     def _plan_token_margin(self) -> int:
         """Token count of the longest plan sentence this run can produce (plans and the fallback)."""
-        if not self.filter_overlong_prompts or not lapo_config.get(self.lapo, "stage2.plan_in_prompt", True):
+        stage2 = self.lapo.stage2
+        if not self.filter_overlong_prompts or not stage2.plan_in_prompt:
             return 0
         plans, _ = self._plans()
         candidates = set(plans.values()) | {self._fallback_plan()}
-        template = str(lapo_config.get(self.lapo, "stage2.plan_template"))
-        return plan_sentence_tokens(self.tokenizer, candidates, template) + 2  # + separators around it
+        sentence = plan_sentence_tokens(self.tokenizer, candidates, stage2.plan_template, stage2.plan_range_width)
+        return sentence + 2  # + separators around it
 
     def _fallback_plan(self) -> int:
-        return int(lapo_config.get(self.lapo, "stage2.unsolved_length", 4096))
+        """``lapo.stage2.unsolved_length``, else ``data.max_response_length`` (the recipes interpolate it)."""
+        return int(self.lapo.stage2.unsolved_length or self.max_response_length or 4096)
 
     def _join_plans(self, ids: list[str]) -> None:
         path = self._plans_path()
         plans, unsolved = self._plans()
-        policy = str(lapo_config.get(self.lapo, "stage2.unsolved_policy", "max_length"))
-        missing_policy = str(lapo_config.get(self.lapo, "stage2.missing_policy", "unsolved"))
-        if policy not in UNSOLVED_POLICIES:
-            raise ValueError(f"lapo.stage2.unsolved_policy must be one of {UNSOLVED_POLICIES}, got {policy!r}")
-        if missing_policy not in MISSING_POLICIES:
-            raise ValueError(f"lapo.stage2.missing_policy must be one of {MISSING_POLICIES}, got {missing_policy!r}")
+        policy = self.lapo.stage2.unsolved_policy  # values checked by LapoConfig
+        missing_policy = self.lapo.stage2.missing_policy
 
         if self.is_train:
             id_set = self.file_ids | set(ids)
             unknown = [pid for pid in list(plans) + sorted(unsolved) if pid not in id_set]
-            if unknown and not lapo_config.get(self.lapo, "stage2.allow_unknown_plan_ids", False):
+            if unknown and not self.lapo.stage2.allow_unknown_plan_ids:
                 raise DataRowError(
                     f"{path}: {len(unknown)} of {len(plans) + len(unsolved)} problem ids match no row of "
                     f"{self.original_data_files} (e.g. {unknown[:3]}); is this the plans file of this dataset? "
@@ -214,18 +212,13 @@ class LapoDataset(RLHFDataset):
 
     # ---------------------------------------------------------------- baselines
     def _add_target_lengths(self, ids: list[str]) -> None:
-        low = int(lapo_config.get(self.lapo, "target_length.min", 100))
-        high = int(lapo_config.get(self.lapo, "target_length.max", 4000))
-        seed = int(lapo_config.get(self.lapo, "target_length.seed", 0))
-        if not 0 < low <= high:
-            raise ValueError(f"lapo.target_length needs 0 < min <= max, got min={low}, max={high}")
-        fixed = lapo_config.get(self.lapo, "target_length.fixed")
-        targets = [int(fixed) if fixed else target_length_for(pid, low, high, seed) for pid in ids]
+        t = self.lapo.target_length  # 0 < min <= max checked by LapoConfig
+        targets = [int(t.fixed) if t.fixed else target_length_for(pid, t.min, t.max, t.seed) for pid in ids]
         self.dataframe = self.dataframe.add_column(TARGET_COLUMN, targets)
 
     def __getitem__(self, item):
         row = super().__getitem__(item)
-        template = lapo_config.get(self.lapo, "target_length.prompt_template")
+        template = self.lapo.target_length.prompt_template
         if template and TARGET_COLUMN in row:
             messages = [dict(m) for m in row["raw_prompt"]]
             user = max(i for i, m in enumerate(messages) if m.get("role") == "user")

@@ -32,6 +32,7 @@ from typing import Any, Callable
 from lapo_verl.eval import benchmarks as bm
 from lapo_verl.eval.generate import Completion, SamplingConfig, derive_seed, render_prompt
 from lapo_verl.eval.metrics import average_row, summarize_records
+from lapo_verl.grading import GRADING_TIMEOUT_S  # math-verify deadline per answer (training's default too)
 from lapo_verl.jsonl import atomic_write_json, atomic_write_jsonl
 from lapo_verl.plan_text import find_plan
 
@@ -166,9 +167,6 @@ def _rewrite_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
 
 # ----------------------------------------------------------------------------- grading
 
-
-#: math-verify deadline per answer in evaluation (the training reward managers' default too)
-GRADING_TIMEOUT_S = 2.0
 
 
 def _grade(response: str, answer: str, truncated: bool, prompt_tail: str | None) -> tuple[bool, str | None, str]:

@@ -37,6 +37,7 @@ from .verify_pool import ERROR, TIMEOUT, VerifyPool, get_pool
 
 __all__ = [
     "REASONS",
+    "GRADING_TIMEOUT_S",
     "GradeResult",
     "GradingStats",
     "STATS",
@@ -57,6 +58,9 @@ __all__ = [
 ]
 
 REASONS = ("match_fast", "match_verify", "mismatch", "no_answer", "truncated", "timeout", "error")
+
+#: math-verify deadline per answer, seconds: the default of training (``lapo.grading.timeout_s``) and evaluation
+GRADING_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def grade(
     ground_truth: str,
     *,
     truncated: bool = False,
-    timeout_s: float = 2.0,
+    timeout_s: float = GRADING_TIMEOUT_S,
     reasoning_prefilled: bool = False,
     use_verify: bool = True,
     stats: GradingStats | None = None,
@@ -166,7 +170,7 @@ def grade_completion(
     *,
     prompt_tail: str | None,
     truncated: bool,
-    timeout_s: float = 2.0,
+    timeout_s: float = GRADING_TIMEOUT_S,
     stats: GradingStats | None = None,
 ) -> GradeResult:
     """The one grading call of the training reward managers and of ``lapo-verl eval``.
@@ -195,9 +199,9 @@ def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kw
     """
     info = extra_info if isinstance(extra_info, dict) else {}
     try:
-        timeout_s = float(kw.get("timeout_s", info.get("grading_timeout_s", 2.0)))
+        timeout_s = float(kw.get("timeout_s", info.get("grading_timeout_s", GRADING_TIMEOUT_S)))
     except Exception:  # noqa: BLE001
-        timeout_s = 2.0
+        timeout_s = GRADING_TIMEOUT_S
     res = grade(
         solution_str if isinstance(solution_str, str) else str(solution_str),
         ground_truth if isinstance(ground_truth, str) else str(ground_truth),

@@ -56,12 +56,11 @@ class _StepLog:
     def __init__(self) -> None:
         self.calls = 0
 
-    def write(self, lapo: Any, summary: dict[str, float]) -> None:
+    def write(self, run_dir: str | None, summary: dict[str, float]) -> None:
         self.calls += 1
         summary = {"call": self.calls, "time": time.time(), **summary}
         line = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items())
         logger.warning("[lapo] %s", line)  # verl sets the root level to WARNING; this must be seen
-        run_dir = lapo_config.get(lapo, "run_dir")
         if run_dir:
             os.makedirs(run_dir, exist_ok=True)
             with open(os.path.join(run_dir, "lapo_metrics.jsonl"), "a", encoding="utf-8") as fh:
@@ -109,8 +108,8 @@ def compute_lapo_stage1_advantage(
     """
     if index is None:
         raise ValueError("lapo_stage1 needs verl's group index (uid); got none")
-    lapo = lapo_config.lapo_section(config, where="algorithm (algorithm.lapo)")
-    params = lapo_config.stage1_params(lapo)
+    lapo = lapo_config.load(config, where="algorithm (algorithm.lapo)")  # built once per config object
+    params = lapo.stage1.params()
     if config is not None and config.get("use_kl_in_reward", False):
         raise ValueError(
             "lapo_stage1 reads correctness from the reward, which algorithm.use_kl_in_reward=True changes; "
@@ -124,8 +123,8 @@ def compute_lapo_stage1_advantage(
     advantages, returns = _grpo_of_summed_rewards(
         scores.astype(np.float64) + params.alpha * r1, index, token_level_rewards, response_mask, epsilon, config
     )
-    if lapo_config.get(lapo, "log_step_stats", True):
-        _step_log.write(lapo, band_bonus_summary(lengths, correct, r1, lo))
+    if lapo.log_step_stats:
+        _step_log.write(lapo.run_dir, band_bonus_summary(lengths, correct, r1, lo))
     return advantages, returns
 
 

@@ -23,6 +23,9 @@ not trained on and not counted in the response length.
 * template that does not open it (Qwen2.5-Instruct): the loop opens the reasoning itself:
   ``...<|im_start|>assistant\n`` + ``<think>\nI will answer the question with 734 tokens.\n``
 * ``lapo.stage2.plan_position=before_think`` (paper ablation): the sentence goes before ``<think>``.
+* ``lapo.stage2.plan_range_width=w > 0`` (range ablation): the sentence states a range, e.g.
+  ``I will answer the question with between 662 and 809 tokens.`` (``lapo.stage2.plan_template`` with
+  ``{lo}`` and ``{hi}``, the bounds the stage-2 reward uses).
 
 Rows without a plan (validation of the internalized model) get only the single-turn treatment.
 """
@@ -128,11 +131,12 @@ class LapoPlanAgentLoop(LapoSingleTurnAgentLoop):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        lapo = self.config.get("lapo") or {}
-        self.plan_template = str(lapo_config.get(lapo, "stage2.plan_template", DEFAULT_PLAN_TEMPLATE))
-        self.plan_position = str(lapo_config.get(lapo, "stage2.plan_position", "in_think"))
-        self.plan_in_prompt = bool(lapo_config.get(lapo, "stage2.plan_in_prompt", True))
-        self.update_plans_dir = lapo_config.update_plans(lapo)  # paper Eq. 8 (lapo_verl/plan_updates.py)
+        lapo = lapo_config.load(self.config, where="the agent loop's config (lapo)")
+        self.plan_template = lapo.stage2.plan_template
+        self.plan_range_width = lapo.stage2.plan_range_width
+        self.plan_position = lapo.stage2.plan_position
+        self.plan_in_prompt = lapo.stage2.plan_in_prompt
+        self.update_plans_dir = lapo.update_plans_dir  # paper Eq. 8 (lapo_verl/plan_updates.py)
         self._plan: int | None = None
 
     async def current_plan(self, kwargs: dict[str, Any]) -> int | None:
@@ -156,8 +160,8 @@ class LapoPlanAgentLoop(LapoSingleTurnAgentLoop):
         return await super().run(sampling_params, priority=priority, **kwargs)
 
     def plan_sentence(self, plan: int) -> str:
-        """The sentence that states ``plan`` (ablations override this, e.g. with a range)."""
-        return render_plan_sentence(plan, self.plan_template)
+        """The sentence that states ``plan`` (a range with ``lapo.stage2.plan_range_width > 0``)."""
+        return render_plan_sentence(plan, self.plan_template, self.plan_range_width)
 
     def edit_prompt_text(self, prompt_text: str) -> str:
         if self._plan is None:

@@ -69,20 +69,15 @@ def check_eq8_trainer(trainer_config: Any) -> None:
 
 def records_dir(config: Any) -> str | None:
     """The records directory configured in ``lapo.records.dir`` (None when records are off)."""
-    lapo = config.get("lapo") if config is not None else None
-    if lapo is None or not lapo_config.get(lapo, "records.enable", True):
-        return None
-    return str(lapo_config.get(lapo, "records.dir"))
+    return lapo_config.load(config, where="the trainer config (lapo)").records_dir
 
 
 class LapoCheckpointCallback(CheckpointCallback):
     def __init__(self, config: Any = None) -> None:
         super().__init__(config=config)
-        self.records_dir = records_dir(config)
-        lapo = config.get("lapo") if config is not None else None
-        self.export_plans = bool(lapo is not None and int(lapo_config.get(lapo, "stage", 1)) == 2
-                                 and lapo_config.update_plans(lapo))
-        self.lapo = lapo
+        self.lapo = lapo_config.load(config, where="the trainer config handed to LapoCheckpointCallback (lapo)")
+        self.records_dir = self.lapo.records_dir
+        self.export_plans = self.lapo.update_plans_dir is not None
         if self.export_plans:
             check_eq8_trainer(config.trainer)
         if self.records_dir:
@@ -111,11 +106,11 @@ class LapoCheckpointCallback(CheckpointCallback):
         from lapo_verl.plan_updates import export_plans
         from lapo_verl.plans import read_plans, write_plans
 
-        plans, unsolved, _ = read_plans(str(lapo_config.get(self.lapo, "plans_path")))
+        plans, unsolved, _ = read_plans(str(self.lapo.plans_path))
         doc = export_plans(records, plans, unsolved, step)
-        doc["source"] = {"initial_plans": str(lapo_config.get(self.lapo, "plans_path")), "records": self.records_dir}
+        doc["source"] = {"initial_plans": str(self.lapo.plans_path), "records": self.records_dir}
         write_plans(doc, os.path.join(checkpoint_dir, PLANS_SNAPSHOT_NAME))
-        run_dir = lapo_config.get(self.lapo, "run_dir")
+        run_dir = self.lapo.run_dir
         if run_dir:
             write_plans(doc, os.path.join(str(run_dir), UPDATED_PLANS_NAME))
         logger.warning("[lapo] step %d: Eq. 8 plans exported (%d changed by stage 2) to %s", step,

@@ -69,9 +69,7 @@ class LapoMetricsReplayBuffer(ReplayBuffer):
         if bool(_get(sampler_kwargs, "sync_refill_failed_groups", False)):
             raise ValueError("trainer.v1.sampler.sync_refill_failed_groups=true is not applied by verl to a custom "
                              f"sampler such as LapoMetricsReplayBuffer: turn it off, {OFF_HINT}")
-        self.lapo = _get(sampler_kwargs, "lapo")
-        if self.lapo is None:
-            raise KeyError(f"trainer.v1.sampler.sampler_kwargs.lapo is missing: {lapo_config.RECIPE_HINT}")
+        self.lapo = lapo_config.load(sampler_kwargs, where="trainer.v1.sampler.sampler_kwargs (lapo)")
         self.adv_estimator = str(_get(sampler_kwargs, "adv_estimator", "") or "")
         super().__init__(trainer_mode=trainer_mode, trainer_config=trainer_config,
                          max_off_policy_threshold=max_off_policy_threshold,
@@ -107,5 +105,5 @@ def compute_batch_metrics(keys: list[str], scores: np.ndarray, lengths: np.ndarr
     out = response_metrics([infos[i] for i in final], lengths[final])
     if adv_estimator == "lapo_stage1":
         uids = [key.split("_")[0] for key in keys]
-        out.update(stage1_metrics(scores, lengths, uids, lapo_config.stage1_params(lapo)))
+        out.update(stage1_metrics(scores, lengths, uids, lapo_config.LapoConfig.from_section(lapo).stage1.params()))
     return out

@@ -4,7 +4,8 @@ Registered names (verl 0.9.1 registry ``verl.experimental.reward_loop.reward_man
 
 * ``lapo_stage1``: correctness only (``acc`` in {0, 1}); the band bonus needs the whole group and is
   added by the ``lapo_stage1`` advantage estimator. Records every training response's length.
-* ``lapo_stage2``: ``acc + beta * acc * exp(-(len - plan)^2 / (2 sigma^2))`` with the row's plan.
+* ``lapo_stage2``: ``acc + beta * acc * exp(-(len - plan)^2 / (2 sigma^2))`` with the row's plan; with
+  ``lapo.stage2.plan_range_width > 0`` (the range ablation) 1 inside the plan's range, the same Gaussian outside.
 * ``lapo_acc_only``: correctness only (the accuracy-only GRPO baseline), same grader and records.
 * ``lapo_l1_exact`` / ``lapo_l1_max``: LCPO rewards against the row's target length.
 * ``lapo_thinkprune``: correctness under a hard length limit.
@@ -46,6 +47,8 @@ from lapo_verl.rewards import (
     l1_exact_reward,
     l1_max_reward,
     plan_closeness,
+    plan_range,
+    range_closeness,
     stage2_reward,
     thinkprune_reward,
 )
@@ -87,7 +90,7 @@ class LapoRewardManagerBase(RewardManagerBase):
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None,
                  reward_model_tokenizer=None, **kwargs):
         super().__init__(config, tokenizer, compute_score)
-        self.lapo = config.get("lapo") or {}
+        self.lapo = lapo_config.load(config, where="the config handed to the reward manager (lapo)")
         rollout = config.actor_rollout_ref.rollout
         self.max_response_length = int(rollout.get("response_length", 0) or 0)
         self.group_size = int(rollout.get("n", 1) or 1)
@@ -95,15 +98,13 @@ class LapoRewardManagerBase(RewardManagerBase):
         # a number or a dict with "score"); verl always passes its default scorer otherwise.
         custom = config.reward.get("custom_reward_function") if config.get("reward") else None
         self.custom_correctness = compute_score if custom is not None and custom.get("path") else None
-        self.grade_timeout = float(lapo_config.get(self.lapo, "grading.timeout_s", 2.0))
+        self.grade_timeout = self.lapo.grading.timeout_s
         self.grading_stats = GradingStats()
         self._graded = 0
-        directory = lapo_config.get(self.lapo, "records.dir")
-        enabled = self.writes_records and bool(lapo_config.get(self.lapo, "records.enable", True)) and directory
-        self.writer = RecordWriter(str(directory)) if enabled else None
-        stage2 = int(lapo_config.get(self.lapo, "stage", 1)) == 2
+        directory = self.lapo.records_dir
+        self.writer = RecordWriter(directory) if self.writes_records and directory else None
         # paper Eq. 8 (lapo_verl/plan_updates.py): the plan of each training step, as the agent loop states it
-        self.update_plans_dir = lapo_config.update_plans(self.lapo) if stage2 else None
+        self.update_plans_dir = self.lapo.update_plans_dir
 
     # ---------------------------------------------------------------- row access
     def _row(self, data: DataProto) -> tuple[ScoredRow, Any]:
@@ -212,24 +213,35 @@ class LapoStage2RewardManager(LapoRewardManagerBase):
 
     def __init__(self, config, tokenizer, compute_score=None, **kwargs):
         super().__init__(config, tokenizer, compute_score, **kwargs)
-        self.params = lapo_config.stage2_params(self.lapo)
+        self.params = self.lapo.stage2.params()
+        #: range plan (lapo.stage2.plan_range_width > 0): the range bounds are logged too
+        self.range_keys = ("plan_lo", "plan_hi") if self.params.width else ()
 
     def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
         plan = self.current_plan(row)
         if plan is None and not row.record:
             # validation without a plan (lapo.stage2.val_with_plan=false): the internalized model is
             # judged on accuracy; its length is reported by verl's response_length metrics.
-            return float(correct), {"plan": float("nan"), "r2": float("nan"), "plan_abs_error": float("nan")}
+            nan = float("nan")
+            return float(correct), {"plan": nan, **{k: nan for k in self.range_keys}, "r2": nan,
+                                    "plan_abs_error": nan}
         if plan is None:
             raise ValueError(
                 f"row of problem {row.problem_id!r} carries no {PLAN_COLUMN!r}: stage 2 needs "
                 "data.custom_cls = lapo_verl.data.dataset.LapoDataset with lapo.stage=2 (+recipe=lapo_stage2)"
             )
         plan = int(plan)
-        r2 = plan_closeness(row.length, plan, self.params.sigma) if correct else 0.0
-        reward = stage2_reward(correct, row.length, plan, beta=self.params.beta, sigma=self.params.sigma)
+        p = self.params
+        reward = stage2_reward(correct, row.length, plan, beta=p.beta, sigma=p.sigma, width=p.width)
         # extra-info keys must be the same for every row (verl stacks them per key)
-        return reward, {"plan": float(plan), "r2": r2, "plan_abs_error": float(abs(row.length - plan))}
+        if not p.width:
+            r2 = plan_closeness(row.length, plan, p.sigma) if correct else 0.0
+            return reward, {"plan": float(plan), "r2": r2, "plan_abs_error": float(abs(row.length - plan))}
+        lo, hi = plan_range(plan, p.width)  # range plan: the error is the distance outside [lo, hi]
+        r2 = range_closeness(row.length, lo, hi, p.sigma) if correct else 0.0
+        outside = 0.0 if lo <= row.length <= hi else float(min(abs(row.length - lo), abs(row.length - hi)))
+        return reward, {"plan": float(plan), "plan_lo": float(lo), "plan_hi": float(hi), "r2": r2,
+                        "plan_abs_error": outside}
 
 
 class _TargetLengthManager(LapoRewardManagerBase):
@@ -247,21 +259,24 @@ class _TargetLengthManager(LapoRewardManagerBase):
 class L1ExactRewardManager(_TargetLengthManager):
     def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
         target = self.target(row)
-        alpha = float(lapo_config.get(self.lapo, "l1.alpha", 3e-4))
-        return l1_exact_reward(correct, row.length, target, alpha=alpha), {"target": target}
+        return l1_exact_reward(correct, row.length, target, alpha=self.lapo.l1.alpha), {"target": target}
 
 
 @register("lapo_l1_max")
 class L1MaxRewardManager(_TargetLengthManager):
     def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
         target = self.target(row)
-        alpha = float(lapo_config.get(self.lapo, "l1.alpha", 3e-4))
-        delta = float(lapo_config.get(self.lapo, "l1.delta", 0.5))
-        return l1_max_reward(correct, row.length, target, alpha=alpha, delta=delta), {"target": target}
+        l1 = self.lapo.l1
+        return l1_max_reward(correct, row.length, target, alpha=l1.alpha, delta=l1.delta), {"target": target}
 
 
 @register("lapo_thinkprune")
 class ThinkPruneRewardManager(LapoRewardManagerBase):
+    def __init__(self, config, tokenizer, compute_score=None, **kwargs):
+        super().__init__(config, tokenizer, compute_score, **kwargs)
+        #: L: lapo.thinkprune.limit, else the generation cap (the recipe sets it to data.max_response_length)
+        self.limit = int(self.lapo.thinkprune.limit or self.max_response_length or 4096)
+
     def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
-        limit = int(lapo_config.get(self.lapo, "thinkprune.limit", self.max_response_length or 4096))
+        limit = self.limit
         return thinkprune_reward(correct, row.length, limit, truncated=row.truncated), {"limit": limit}
