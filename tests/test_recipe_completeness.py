@@ -13,6 +13,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from lapo_test_utils.verl_config import compose_recipe, validate
+from lapo_verl.config import LapoConfig
 from lapo_verl.preflight import missing_inputs
 
 RECIPE_DIR = Path(__file__).resolve().parents[1] / "hydra_conf" / "recipe"
@@ -25,6 +26,7 @@ def test_recipe_needs_no_micro_batch_sizes(recipe, tmp_path):
     cfg = compose_recipe(recipe, f"lapo.output_root={tmp_path}", "actor_rollout_ref.model.path=/m", minimal=False)
     validate(cfg)
     OmegaConf.resolve(cfg)
+    assert LapoConfig.from_section(cfg.lapo).stage == cfg.lapo.stage  # the typed lapo settings accept the recipe
     arr = cfg.actor_rollout_ref
     seq = cfg.data.max_prompt_length + cfg.data.max_response_length
     assert arr.actor.use_dynamic_bsz and arr.ref.log_prob_use_dynamic_bsz and arr.rollout.log_prob_use_dynamic_bsz

@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 
 from lapo_verl import step_metrics
-from lapo_verl.config import stage1_params
+from lapo_verl.config import LapoConfig
 from lapo_verl.step_metrics import response_metrics, stage1_metrics
 
 LAPO = {"stage": 1, "stage1": {"alpha": 0.7, "band": [0.3, 0.7], "falloff": 10, "bonus_rule": "paper"}}
@@ -42,7 +42,7 @@ def test_response_metrics_by_hand():
     assert m["lapo/stage2/plan_error_signed/mean"] == (10 - 30 + 50 + 150) / 4
     assert m["lapo/stage2/closeness/mean_correct"] == 0.375 and m["lapo/stage2/plan/mean"] == 75.0
     # verl's MetricsAggregator reduces names containing these words with min/max/sum (parameter_sync_step > 1)
-    s1 = stage1_metrics(np.ones(4), np.arange(1.0, 5.0), ["a"] * 4, stage1_params(LAPO))
+    s1 = stage1_metrics(np.ones(4), np.arange(1.0, 5.0), ["a"] * 4, LapoConfig.from_section(LAPO).stage1.params())
     assert not [k for k in [*m, *s1] if any(w in k.lower() for w in ("min", "max", "sum", "total"))]
 
 
@@ -78,7 +78,7 @@ def test_stage1_metrics_equal_the_estimators_numbers(tmp_path):
     get_adv_estimator_fn("lapo_stage1")(token_level_rewards=rewards, response_mask=mask, index=uids,
                                         config=OmegaConf.create({"lapo": lapo}))
     logged = json.loads((tmp_path / "lapo_metrics.jsonl").read_text().splitlines()[-1])
-    ours = stage1_metrics(scores, lengths, list(uids), stage1_params(lapo))
+    ours = stage1_metrics(scores, lengths, list(uids), LapoConfig.from_section(lapo).stage1.params())
     for key, value in logged.items():
         if key.startswith("lapo/"):
             assert ours[key] == pytest.approx(value), key
@@ -112,4 +112,4 @@ def test_sampler_refuses_what_verl_would_not_apply(kwargs, match):
     with pytest.raises((ValueError, KeyError), match=match):
         LapoMetricsReplayBuffer(**args)
     ok = LapoMetricsReplayBuffer(**{**args, "trainer_mode": "sync", "sampler_kwargs": {"lapo": LAPO}})
-    assert ok.lapo == LAPO
+    assert ok.lapo == LapoConfig.from_section(LAPO) and ok.lapo.stage1.falloff == 10.0  # typed once, at start-up

@@ -69,7 +69,7 @@ class LapoMetricsReplayBuffer(ReplayBuffer):
         if bool(_get(sampler_kwargs, "sync_refill_failed_groups", False)):
             raise ValueError("trainer.v1.sampler.sync_refill_failed_groups=true is not applied by verl to a custom "
                              f"sampler such as LapoMetricsReplayBuffer: turn it off, {OFF_HINT}")
-        self.lapo = lapo_config.load(sampler_kwargs, where="trainer.v1.sampler.sampler_kwargs (lapo)")
+        self.lapo = lapo_config.load(sampler_kwargs, where="trainer.v1.sampler.sampler_kwargs.lapo")
         self.adv_estimator = str(_get(sampler_kwargs, "adv_estimator", "") or "")
         super().__init__(trainer_mode=trainer_mode, trainer_config=trainer_config,
                          max_off_policy_threshold=max_off_policy_threshold,

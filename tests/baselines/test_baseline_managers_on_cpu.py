@@ -41,7 +41,7 @@ MANAGED = {
     "l1_max": (),
     "thinkprune": ("data.max_response_length=64",),
     "dapo_overlong": ("lapo.dapo_overlong.buffer=4",),  # data.max_response_length set from n below
-    "lapo_stage2_range": ("lapo.stage2.sigma=50", "lapo.stage2_range.width=0.2"),
+    "lapo_stage2_range": ("lapo.stage2.sigma=50", "lapo.stage2.plan_range_width=0.2"),
 }
 
 
@@ -55,8 +55,6 @@ def _config(root, model_dir, recipe, *overrides):
 @pytest.fixture(scope="module")
 def managers(ray_session, tiny_bpe_dir, n, tmp_path_factory):
     from verl.experimental.reward_loop.reward_loop import RewardLoopManager
-
-    from lapo_verl.verl_ext import ablations  # noqa: F401  (registers lapo_stage2_range in this process)
 
     class Manager(RewardLoopManager):
         """verl's RewardLoopManager; its workers get per-recipe actor names (verl names them
@@ -99,8 +97,6 @@ def score_here(tiny_bpe_dir, tok, tmp_path_factory):
     from verl.trainer.ppo.reward import load_reward_manager
     from verl.utils.ray_utils import get_event_loop
 
-    from lapo_verl.verl_ext import ablations  # noqa: F401
-
     root = tmp_path_factory.mktemp("runs_here")
 
     def run(recipe, rows, *overrides):
@@ -111,15 +107,6 @@ def score_here(tiny_bpe_dir, tok, tmp_path_factory):
         return [o["reward_score"] for o in outs], outs, lengths
 
     return run
-
-
-def _plugin_registers_ablations() -> bool:
-    """verl's reward workers only see what the plugin entry point imports."""
-    import inspect
-
-    import lapo_verl.plugin
-
-    return "ablations" in inspect.getsource(lapo_verl.plugin)
 
 
 def _rows(*specs):
@@ -192,10 +179,14 @@ def test_stage2_range(score, n):
 def test_stage2_range_in_process(score_here, n):
     rows = _rows((RIGHT, {"lapo_plan": n}), (RIGHT, {"lapo_plan": 100}), (RIGHT, {"lapo_plan": None, }))
     rows[2]["record"] = False  # a validation row without a plan: accuracy only
-    scores, _, _ = score_here("lapo_stage2_range", rows, "lapo.stage2.sigma=50", "lapo.stage2_range.width=0.2")
+    scores, outs, _ = score_here("lapo_stage2_range", rows, "lapo.stage2.sigma=50",
+                                 "lapo.stage2.plan_range_width=0.2")
     assert scores == pytest.approx([1.8, 1 + 0.8 * math.exp(-((80 - n) ** 2) / 5000), 1.0], abs=1e-6)
-
-
-def test_plugin_registers_the_ablation_manager():
-    """The Ray reward workers only know what lapo_verl.plugin imports."""
-    assert _plugin_registers_ablations()
+    info = outs[1]["reward_extra_info"]
+    assert (info["plan_lo"], info["plan_hi"], info["plan_abs_error"]) == (80.0, 120.0, 80.0 - n)
+    # the same manager with width 0 (the recipe's knob turned off) is plain stage 2: same rewards, same keys
+    point, outs0, _ = score_here("lapo_stage2_range", rows, "lapo.stage2.sigma=50", "lapo.stage2.plan_range_width=0")
+    plain, outs2, _ = score_here("lapo_stage2", rows, "lapo.stage2.sigma=50")
+    assert point == plain == pytest.approx([1.8, 1 + 0.8 * math.exp(-((100 - n) ** 2) / 5000), 1.0], abs=1e-12)
+    assert set(outs0[1]["reward_extra_info"]) == set(outs2[1]["reward_extra_info"])
+    assert "plan_lo" not in outs2[1]["reward_extra_info"]

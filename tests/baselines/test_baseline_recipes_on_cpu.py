@@ -15,7 +15,7 @@ RECIPES = {
     "dapo_overlong": ("dapo", "lapo_grpo", 1),
     "lapo_stage2_before_think": ("lapo_stage2", "lapo_grpo", 2),
     "lapo_stage2_implicit": ("lapo_stage2", "lapo_grpo", 2),
-    "lapo_stage2_range": ("lapo_stage2_range", "lapo_grpo", 2),
+    "lapo_stage2_range": ("lapo_stage2", "lapo_grpo", 2),
 }
 
 
@@ -85,11 +85,12 @@ def test_stage2_ablation_knobs(tmp_path):
     assert _cfg("lapo_stage2_before_think", tmp_path).lapo.stage2.plan_position == "before_think"
     implicit = _cfg("lapo_stage2_implicit", tmp_path)
     assert implicit.lapo.stage2.plan_in_prompt is False and implicit.reward.reward_manager.name == "lapo_stage2"
-    rng = _cfg("lapo_stage2_range", tmp_path)
-    assert rng.lapo.stage2_range.width == 0.1 and "{lo}" in rng.lapo.stage2_range.plan_template
-    assert rng.actor_rollout_ref.rollout.agent.default_agent_loop == "lapo_range_plan_agent"
+    rng = _cfg("lapo_stage2_range", tmp_path)  # the range plan is a stage-2 knob: same manager and agent loop
+    assert rng.lapo.stage2.plan_range_width == 0.1 and "{lo}" in rng.lapo.stage2.plan_template
+    assert rng.reward.reward_manager.name == "lapo_stage2"
+    assert rng.actor_rollout_ref.rollout.agent.default_agent_loop == "lapo_plan_agent"
     loops = OmegaConf.load(rng.actor_rollout_ref.rollout.agent.agent_loop_config_path)
-    assert {e.name for e in loops} == {"lapo_single_turn_agent", "lapo_plan_agent", "lapo_range_plan_agent"}
+    assert {e.name for e in loops} == {"lapo_single_turn_agent", "lapo_plan_agent"}
     # stage-1 ablations are plain knobs: band percentiles
     band = _cfg("lapo_stage1", tmp_path, "lapo.stage1.band=[0.2,0.8]")
     assert list(band.lapo.stage1.band) == [0.2, 0.8]

@@ -4,8 +4,15 @@ import math
 
 import pytest
 
-from lapo_verl.ablation_rewards import range_bounds, range_closeness, range_plan_reward, render_range_sentence
-from lapo_verl.rewards import l1_exact_reward, l1_max_reward, stage2_reward, thinkprune_reward
+from lapo_verl.plan_text import RANGE_PLAN_TEMPLATE, render_plan
+from lapo_verl.rewards import (
+    l1_exact_reward,
+    l1_max_reward,
+    plan_range,
+    range_closeness,
+    stage2_reward,
+    thinkprune_reward,
+)
 
 
 def test_l1_exact_by_hand():
@@ -50,27 +57,32 @@ def test_dapo_overlong_formula_by_hand():
 
 
 def test_range_plan_by_hand():
-    assert range_bounds(2000, 0.1) == (1800, 2200)
-    assert range_bounds(1000, 0.25) == (750, 1250)
-    assert range_bounds(5, 0.5) == (3, 8)  # 2.5 -> 3, 7.5 -> 8 (halves up)
+    """lapo.stage2.plan_range_width = w > 0: the stage-2 reward of a range plan."""
+    assert plan_range(2000, 0.1) == (1800, 2200)
+    assert plan_range(1000, 0.25) == (750, 1250)
+    assert plan_range(5, 0.5) == (3, 8)  # 2.5 -> 3, 7.5 -> 8 (halves up)
     assert range_closeness(1800, 1800, 2200) == 1.0 and range_closeness(2200, 1800, 2200) == 1.0
     assert range_closeness(2440, 1800, 2200) == pytest.approx(math.exp(-2.0))  # 2 sigma above hi
     assert range_closeness(1740, 1800, 2200, sigma=60) == pytest.approx(math.exp(-0.5))
-    assert range_plan_reward(True, 2000, 2000) == pytest.approx(1.8)
-    assert range_plan_reward(True, 1680, 2000) == pytest.approx(1 + 0.8 * math.exp(-0.5))
-    assert range_plan_reward(False, 2000, 2000) == 0.0
-    # width 0 is LAPO's stage-2 reward
+    assert stage2_reward(True, 2000, 2000, width=0.1) == pytest.approx(1.8)
+    assert stage2_reward(True, 2100, 2000, width=0.1) == pytest.approx(1.8)  # inside the range: full bonus
+    assert stage2_reward(True, 1680, 2000, width=0.1) == pytest.approx(1 + 0.8 * math.exp(-0.5))
+    assert stage2_reward(False, 2000, 2000, width=0.1) == 0.0
+    # width 0 is LAPO's stage-2 reward (the point plan), and the range maths agree with it there
     for n in (100, 480, 500, 777):
-        assert range_plan_reward(True, n, 500, width=0.0) == pytest.approx(stage2_reward(True, n, 500))
-    assert render_range_sentence(735, 0.1) == "I will answer the question with between 662 and 809 tokens."
+        point = 1 + 0.8 * math.exp(-((n - 500) ** 2) / (2 * 120.0 ** 2))
+        assert stage2_reward(True, n, 500) == stage2_reward(True, n, 500, width=0.0) == pytest.approx(point)
+        assert 1 + 0.8 * range_closeness(n, *plan_range(500, 0.0)) == pytest.approx(point)
+    assert render_plan(735, RANGE_PLAN_TEMPLATE, 0.1) == "I will answer the question with between 662 and 809 tokens."
+    assert render_plan(735) == "I will answer the question with 735 tokens."
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0, float("nan")])
 def test_range_width_is_validated(bad):
-    with pytest.raises(ValueError, match="width"):
-        range_bounds(1000, bad)
+    with pytest.raises(ValueError, match="plan_range_width"):
+        plan_range(1000, bad)
 
 
 def test_range_template_needs_both_numbers():
     with pytest.raises(ValueError, match="lo"):
-        render_range_sentence(1000, 0.1, "I will answer the question with {n} tokens.")
+        render_plan(1000, "I will answer the question with {n} tokens.", 0.1)

@@ -64,6 +64,17 @@ def test_before_think_ablation(r1_tok_dir, tmp_path):
     assert text.endswith("<｜Assistant｜>I will answer the question with 100 tokens.\n<think>\n")
 
 
+def test_range_ablation_states_the_range(r1_tok_dir, tmp_path):
+    """+recipe=lapo_stage2_range runs the stage-2 loop with lapo.stage2.plan_range_width=0.1: plan 735 -> [662, 809]
+    (the bounds the reward uses); width 0 with the same template states the point, as plain stage 2 would."""
+    tok, server, _, _ = _run_loop(r1_tok_dir, tmp_path, {PLAN_COLUMN: 735}, recipe="lapo_stage2_range")[:4]
+    assert server.prompts == [base_prompt_ids(tok) + tok.encode(
+        "I will answer the question with between 662 and 809 tokens.\n", add_special_tokens=False)]
+    tok, server, _, _ = _run_loop(r1_tok_dir, tmp_path, {PLAN_COLUMN: 735}, "lapo.stage2.plan_range_width=0",
+                                  recipe="lapo_stage2_range")[:4]
+    assert tok.decode(server.prompts[0]).endswith("<think>\nI will answer the question with between 735 and 735 tokens.\n")
+
+
 def test_too_long_with_plan_is_a_clear_error(r1_tok_dir, tmp_path):
     from transformers import AutoTokenizer
 

@@ -158,7 +158,9 @@ def test_update_plans_without_records_fails_at_start_up(tiny_bpe_dir, tmp_path):
     with pytest.raises(ValueError, match=r"update_plans=true \(paper Eq. 8\).*lapo.records.enable=true"):
         make_dataset(tiny_bpe_dir, [train], f"lapo.plans_path={plans}", "lapo.stage2.update_plans=true",
                      "lapo.records.enable=false", stage=2, tmp=tmp_path)
-    with pytest.raises(ValueError, match="records"):  # the stage-2 reward managers refuse it as well
-        lapo_config.stage2_params({"stage": 2, "stage2": {"update_plans": True}, "records": {"enable": False}})
-    assert lapo_config.update_plans({"stage2": {"update_plans": True}, "records": {"dir": "/r"}}) == "/r"
-    assert lapo_config.update_plans({"stage2": {"update_plans": False}}) is None
+    with pytest.raises(ValueError, match="records"):  # the typed settings refuse it wherever they are built
+        lapo_config.LapoConfig.from_section({"stage": 2, "stage2": {"update_plans": True},
+                                             "records": {"enable": False}})
+    typed = lapo_config.LapoConfig.from_section
+    assert typed({"stage": 2, "stage2": {"update_plans": True}, "records": {"dir": "/r"}}).update_plans_dir == "/r"
+    assert typed({"stage": 2, "stage2": {"update_plans": False}}).update_plans_dir is None
