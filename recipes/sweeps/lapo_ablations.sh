@@ -63,7 +63,7 @@ case $ABLATION in
   alpha) multirun lapo_stage1 lapo.stage1.alpha=0.3,0.7,1.0 ;;
   position) multirun lapo_stage2 lapo.stage2.plan_position=in_think,before_think ;;
   implicit) multirun lapo_stage2 lapo.stage2.plan_in_prompt=true,false ;;
-  range) multirun lapo_stage2_range lapo.stage2_range.width=0.05,0.1,0.2 ;;
+  range) multirun lapo_stage2_range lapo.stage2.plan_range_width=0.05,0.1,0.2 ;;
   beta_sigma) multirun lapo_stage2 lapo.stage2.beta=0.7,0.8 lapo.stage2.sigma=60,120,240 ;;
   statistic)
     records=${STAGE1_RECORDS:-}
