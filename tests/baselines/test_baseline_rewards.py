@@ -86,3 +86,20 @@ def test_range_width_is_validated(bad):
 def test_range_template_needs_both_numbers():
     with pytest.raises(ValueError, match="lo"):
         render_plan(1000, "I will answer the question with {n} tokens.", 0.1)
+
+
+def test_range_prompt_room_is_the_longest_range_sentence():
+    """LapoDataset leaves room for the longest sentence the run can state: with a range, hi may gain a digit."""
+    from lapo_verl.plan_text import plan_sentence_tokens
+
+    class Words:  # one token per word
+        def encode(self, text, add_special_tokens=False):
+            return text.split()
+
+    class Chars:
+        def encode(self, text, add_special_tokens=False):
+            return list(text)
+
+    assert plan_sentence_tokens(Chars(), [950, 999], RANGE_PLAN_TEMPLATE, 0.1) == len(render_plan(950, RANGE_PLAN_TEMPLATE, 0.1))
+    assert render_plan(950, RANGE_PLAN_TEMPLATE, 0.1).endswith("855 and 1045 tokens.")  # 1045 > 999: 4 digits
+    assert plan_sentence_tokens(Words(), [5, 1234]) == len("I will answer the question with 1234 tokens.".split())
