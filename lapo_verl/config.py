@@ -322,7 +322,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
     elif tp is float:
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
-    elif tp is str:
+    elif tp is str:  # Hydra parses `lapo.experiment=2024` or `lapo.tag=1` as numbers: names stay names
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)
         ok = isinstance(value, str)
     if not ok:
         _fail(key, f"expected {_type_name(tp)}, got {value!r}")

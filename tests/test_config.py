@@ -77,6 +77,7 @@ def test_typed_values_and_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.stage2.sigma = 1.0
     assert LapoConfig.from_section(cfg) is cfg
+    assert LapoConfig.from_section({"experiment": 2024, "tag": 1}).experiment == "2024"  # Hydra's numbers as names
 
 
 @pytest.mark.parametrize("section,message", [
