@@ -18,6 +18,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from lapo_verl import rewards
 from lapo_verl.replica import task
 
 
@@ -82,8 +83,8 @@ def train_overrides(scale: Scale, seed: int, data: Path) -> list[str]:
         "data.filter_overlong_prompts_workers=1",
         f"actor_rollout_ref.actor.optim.lr={scale.lr}",
         f"data.seed={seed}", f"actor_rollout_ref.rollout.seed={seed}",
-        f"lapo.stage1.falloff={scaled(100, scale.max_response)}",
-        f"lapo.stage2.sigma={scaled(120, scale.max_response)}",
+        f"lapo.stage1.falloff={scaled(rewards.FALLOFF, scale.max_response)}",
+        f"lapo.stage2.sigma={scaled(rewards.SIGMA, scale.max_response)}",
         f"trainer.total_training_steps={scale.steps}", f"trainer.save_freq={scale.steps}",
         "trainer.test_freq=-1", "trainer.val_before_train=False", "trainer.logger=[console]",
     ]
