@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lapo_verl.jsonl import atomic_write_json
-from lapo_verl.records import load_records, load_snapshot
+from lapo_verl.records import LengthRecord, load_records, load_snapshot
 from lapo_verl.rewards import PLAN_STATISTICS, plan_statistic
 
 PLANS_FORMAT = "lapo-plans/1"
@@ -55,24 +55,23 @@ class Visit:
         return self.expected is None or len(self.lengths) >= self.expected
 
 
-def group_visits(records: list[dict]) -> dict[str, list[Visit]]:
+def group_visits(records: list[LengthRecord]) -> dict[str, list[Visit]]:
     """Group records into visits keyed by problem id, ordered by step then time.
 
     A visit is identified by (problem id, step, uid); records without a uid fall back to (problem, step).
     """
-    buckets: dict[tuple[str, int, str], list[dict]] = defaultdict(list)
+    buckets: dict[tuple[str, int, str], list[LengthRecord]] = defaultdict(list)
     for rec in records:
-        buckets[(str(rec["pid"]), int(rec["step"]), str(rec.get("uid", "")))].append(rec)
+        buckets[(rec.problem_id, rec.step, rec.group_uid)].append(rec)
     visits: dict[str, list[Visit]] = defaultdict(list)
     for (pid, step, _), recs in buckets.items():
-        expected = recs[0].get("gn")
         visits[pid].append(
             Visit(
                 step=step,
-                time=max(float(r["t"]) for r in recs),
-                lengths=tuple(int(r["len"]) for r in recs),
-                correct=tuple(bool(r["ok"]) for r in recs),
-                expected=int(expected) if expected is not None else None,
+                time=max(r.time for r in recs),
+                lengths=tuple(r.response_length for r in recs),
+                correct=tuple(r.correct for r in recs),
+                expected=recs[0].group_size,
             )
         )
     for pid in visits:
@@ -81,7 +80,7 @@ def group_visits(records: list[dict]) -> dict[str, list[Visit]]:
 
 
 def build_plans(
-    records: list[dict],
+    records: list[LengthRecord],
     *,
     statistic: str = "median",
     visit_rule: str = "latest",
@@ -117,13 +116,13 @@ def build_plans(
     }
 
 
-def summarize(plans: dict[str, int], unsolved: list[str], records: list[dict], incomplete_visits: int) -> dict:
+def summarize(plans: dict[str, int], unsolved: list[str], records: list[LengthRecord], incomplete_visits: int) -> dict:
     values = np.asarray(list(plans.values()), dtype=np.float64)
     quantiles = {}
     if values.size:
         for q in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0):
             quantiles[f"p{int(q * 100)}"] = float(np.quantile(values, q))
-    steps = [int(r["step"]) for r in records]
+    steps = [r.step for r in records]
     return {
         "problems": len(plans) + len(unsolved),
         "solved": len(plans),
