@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_grading's MATH-500 response mix
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # lapo_test_utils.batches
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # recipes.dev.assets
 
 
 def advantage_inputs(groups: int, n: int, width: int, seed: int = 0):
@@ -84,7 +85,7 @@ def bench_reward_path(args) -> None:
     from omegaconf import OmegaConf
     from transformers import AutoTokenizer
 
-    from lapo_verl.assets import build_tiny_model_dir
+    from recipes.dev.assets import build_tiny_model_dir
     from lapo_verl.verl_ext.reward_managers import LapoStage1RewardManager
 
     model_dir = build_tiny_model_dir(tempfile.mkdtemp(), tokenizer="qwen2.5", cache_dir=args.asset_cache)

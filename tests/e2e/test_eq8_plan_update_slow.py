@@ -45,7 +45,7 @@ PLAN_RE = re.compile(r"I will answer the question with (\d+) tokens\.\n$")
 
 
 def test_eq8_plans_shrink_between_visits_and_survive_resume(tiny_bpe_dir, tmp_path):
-    from lapo_verl.quickstart import build_data
+    from recipes.dev.quickstart import build_data
 
     train_all, val = build_data(tmp_path / "data", 8, 4)
     qs = {"train": train_all, "val": val, "model": str(tiny_bpe_dir)}

@@ -51,7 +51,7 @@ def cli(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
-    from lapo_verl.quickstart import build_quickstart
+    from recipes.dev.quickstart import build_quickstart
 
     return build_quickstart(tmp_path_factory.mktemp("quickstart"), n_train=32, n_val=8, progress=False)
 
