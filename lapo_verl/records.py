@@ -2,8 +2,8 @@
 
 Layout of a records directory (``lapo.records.dir``, by default ``<lapo.run_dir>/records``)::
 
-    records-<host>-<pid>-<start>.jsonl   one file per reward-worker process, one JSON object per response
-    events.jsonl                          trainer start/resume and checkpoint events (TaskRunner)
+    records-<host>-<process id>-<start>.jsonl   one file per reward-worker process, one JSON object per response
+    events.jsonl                                 trainer start/resume and checkpoint events (TaskRunner)
 
 A record is one :class:`LengthRecord` (its fields are the JSON keys): ``problem_id``, ``step`` (verl's global
 step), ``group_uid`` (verl's ``uid`` of the GRPO group), ``sample_index`` (verl's ``session_id``: the response's
