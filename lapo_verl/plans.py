@@ -64,8 +64,8 @@ def group_visits(records: list[LengthRecord]) -> dict[str, list[Visit]]:
     for rec in records:
         buckets[(rec.problem_id, rec.step, rec.group_uid)].append(rec)
     visits: dict[str, list[Visit]] = defaultdict(list)
-    for (pid, step, _), recs in buckets.items():
-        visits[pid].append(
+    for (problem_id, step, _), recs in buckets.items():
+        visits[problem_id].append(
             Visit(
                 step=step,
                 time=max(r.time for r in recs),
@@ -74,8 +74,8 @@ def group_visits(records: list[LengthRecord]) -> dict[str, list[Visit]]:
                 expected=recs[0].group_size,
             )
         )
-    for pid in visits:
-        visits[pid].sort(key=lambda v: (v.step, v.time))
+    for problem_id in visits:
+        visits[problem_id].sort(key=lambda v: (v.step, v.time))
     return visits
 
 
@@ -94,7 +94,7 @@ def build_plans(
     plans: dict[str, int] = {}
     unsolved: list[str] = []
     incomplete = 0
-    for pid, visits in sorted(group_visits(records).items()):
+    for problem_id, visits in sorted(group_visits(records).items()):
         usable = [v for v in visits if include_incomplete or v.complete]
         incomplete += len(visits) - len(usable)
         if visit_rule == "latest":
@@ -103,9 +103,9 @@ def build_plans(
         else:
             chosen = [v for v in usable if v.correct_lengths][-1:]
         if chosen:
-            plans[pid] = plan_statistic(chosen[0].correct_lengths, statistic)
+            plans[problem_id] = plan_statistic(chosen[0].correct_lengths, statistic)
         else:
-            unsolved.append(pid)
+            unsolved.append(problem_id)
     return {
         "format": PLANS_FORMAT,
         "statistic": statistic,
@@ -175,12 +175,12 @@ def read_plans(path: str) -> tuple[dict[str, int], set[str], dict]:
     if not isinstance(doc, dict) or doc.get("format") != PLANS_FORMAT or not isinstance(doc.get("plans"), dict):
         raise PlansFileError(f"{path}: not a {PLANS_FORMAT} file (missing 'format' or 'plans'); use `lapo-verl plans`")
     plans: dict[str, int] = {}
-    for pid, value in doc["plans"].items():
+    for problem_id, value in doc["plans"].items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise PlansFileError(f"{path}: plans[{pid!r}] = {value!r} is not an integer token count")
+            raise PlansFileError(f"{path}: plans[{problem_id!r}] = {value!r} is not an integer token count")
         if float(value) != int(value) or int(value) <= 0:
-            raise PlansFileError(f"{path}: plans[{pid!r}] = {value!r} must be a positive integer")
-        plans[str(pid)] = int(value)
+            raise PlansFileError(f"{path}: plans[{problem_id!r}] = {value!r} must be a positive integer")
+        plans[str(problem_id)] = int(value)
     unsolved = {str(u) for u in doc.get("unsolved", [])}
     both = unsolved & plans.keys()
     if both:
