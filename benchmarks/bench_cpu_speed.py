@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # recipes.dev (test assets, quickstart)
 
 KEYS = ("timing_s/step", "timing_s/gen", "timing_s/old_log_prob", "timing_s/ref", "timing_s/update_actor",
         "response_length/mean")
@@ -47,8 +48,8 @@ def main(argv=None) -> int:
 
     from lapo_test_utils.cpu_run import run_main_ppo
 
-    from lapo_verl.assets import build_tiny_model_dir
-    from lapo_verl.quickstart import build_data
+    from recipes.dev.assets import build_tiny_model_dir
+    from recipes.dev.quickstart import build_data
 
     work = Path(args.work or tempfile.mkdtemp(prefix="lapo_speed_"))
     train, val = build_data(work / "data", 32, 8)

@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # recipes.dev (test assets, quickstart)
 
 KEYS = ("timing_s/step", "timing_s/gen", "timing_s/adv", "timing_s/old_log_prob", "timing_s/update_actor",
         "response_length/mean", "prompt_length/mean")
@@ -34,7 +35,7 @@ def main(argv=None) -> int:
 
     from lapo_test_utils.cpu_run import run_main_ppo
 
-    from lapo_verl.quickstart import build_quickstart
+    from recipes.dev.quickstart import build_quickstart
 
     work = Path(args.work or tempfile.mkdtemp(prefix="lapo_bench_"))
     names = ("plain verl GRPO", "LAPO stage 1", "LAPO stage 2")

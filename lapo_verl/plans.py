@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lapo_verl.jsonl import atomic_write_json
-from lapo_verl.records import load_records, load_snapshot
+from lapo_verl.records import LengthRecord, load_records, load_snapshot
 from lapo_verl.rewards import PLAN_STATISTICS, plan_statistic
 
 PLANS_FORMAT = "lapo-plans/1"
@@ -55,33 +55,32 @@ class Visit:
         return self.expected is None or len(self.lengths) >= self.expected
 
 
-def group_visits(records: list[dict]) -> dict[str, list[Visit]]:
+def group_visits(records: list[LengthRecord]) -> dict[str, list[Visit]]:
     """Group records into visits keyed by problem id, ordered by step then time.
 
     A visit is identified by (problem id, step, uid); records without a uid fall back to (problem, step).
     """
-    buckets: dict[tuple[str, int, str], list[dict]] = defaultdict(list)
+    buckets: dict[tuple[str, int, str], list[LengthRecord]] = defaultdict(list)
     for rec in records:
-        buckets[(str(rec["pid"]), int(rec["step"]), str(rec.get("uid", "")))].append(rec)
+        buckets[(rec.problem_id, rec.step, rec.group_uid)].append(rec)
     visits: dict[str, list[Visit]] = defaultdict(list)
-    for (pid, step, _), recs in buckets.items():
-        expected = recs[0].get("gn")
-        visits[pid].append(
+    for (problem_id, step, _), recs in buckets.items():
+        visits[problem_id].append(
             Visit(
                 step=step,
-                time=max(float(r["t"]) for r in recs),
-                lengths=tuple(int(r["len"]) for r in recs),
-                correct=tuple(bool(r["ok"]) for r in recs),
-                expected=int(expected) if expected is not None else None,
+                time=max(r.time for r in recs),
+                lengths=tuple(r.response_length for r in recs),
+                correct=tuple(r.correct for r in recs),
+                expected=recs[0].group_size,
             )
         )
-    for pid in visits:
-        visits[pid].sort(key=lambda v: (v.step, v.time))
+    for problem_id in visits:
+        visits[problem_id].sort(key=lambda v: (v.step, v.time))
     return visits
 
 
 def build_plans(
-    records: list[dict],
+    records: list[LengthRecord],
     *,
     statistic: str = "median",
     visit_rule: str = "latest",
@@ -95,7 +94,7 @@ def build_plans(
     plans: dict[str, int] = {}
     unsolved: list[str] = []
     incomplete = 0
-    for pid, visits in sorted(group_visits(records).items()):
+    for problem_id, visits in sorted(group_visits(records).items()):
         usable = [v for v in visits if include_incomplete or v.complete]
         incomplete += len(visits) - len(usable)
         if visit_rule == "latest":
@@ -104,9 +103,9 @@ def build_plans(
         else:
             chosen = [v for v in usable if v.correct_lengths][-1:]
         if chosen:
-            plans[pid] = plan_statistic(chosen[0].correct_lengths, statistic)
+            plans[problem_id] = plan_statistic(chosen[0].correct_lengths, statistic)
         else:
-            unsolved.append(pid)
+            unsolved.append(problem_id)
     return {
         "format": PLANS_FORMAT,
         "statistic": statistic,
@@ -117,13 +116,13 @@ def build_plans(
     }
 
 
-def summarize(plans: dict[str, int], unsolved: list[str], records: list[dict], incomplete_visits: int) -> dict:
+def summarize(plans: dict[str, int], unsolved: list[str], records: list[LengthRecord], incomplete_visits: int) -> dict:
     values = np.asarray(list(plans.values()), dtype=np.float64)
     quantiles = {}
     if values.size:
         for q in (0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0):
             quantiles[f"p{int(q * 100)}"] = float(np.quantile(values, q))
-    steps = [int(r["step"]) for r in records]
+    steps = [r.step for r in records]
     return {
         "problems": len(plans) + len(unsolved),
         "solved": len(plans),
@@ -176,12 +175,12 @@ def read_plans(path: str) -> tuple[dict[str, int], set[str], dict]:
     if not isinstance(doc, dict) or doc.get("format") != PLANS_FORMAT or not isinstance(doc.get("plans"), dict):
         raise PlansFileError(f"{path}: not a {PLANS_FORMAT} file (missing 'format' or 'plans'); use `lapo-verl plans`")
     plans: dict[str, int] = {}
-    for pid, value in doc["plans"].items():
+    for problem_id, value in doc["plans"].items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise PlansFileError(f"{path}: plans[{pid!r}] = {value!r} is not an integer token count")
+            raise PlansFileError(f"{path}: plans[{problem_id!r}] = {value!r} is not an integer token count")
         if float(value) != int(value) or int(value) <= 0:
-            raise PlansFileError(f"{path}: plans[{pid!r}] = {value!r} must be a positive integer")
-        plans[str(pid)] = int(value)
+            raise PlansFileError(f"{path}: plans[{problem_id!r}] = {value!r} must be a positive integer")
+        plans[str(problem_id)] = int(value)
     unsolved = {str(u) for u in doc.get("unsolved", [])}
     both = unsolved & plans.keys()
     if both:

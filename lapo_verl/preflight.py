@@ -27,7 +27,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 PREPARE_DATA_HINT = (
     "lapo-verl prepare-data hf:agentica-org/DeepScaleR-Preview-Dataset:train --out data/ --val-fraction 0.02\n"
     "      then add: data.train_files=data/train.parquet data.val_files=data/val.parquet\n"
-    "      (a CPU toy set: lapo-verl make-quickstart --out runs/quickstart -> runs/quickstart/data/*.parquet)"
+    "      (a CPU toy set, from a source checkout: python recipes/dev/quickstart.py --out runs/quickstart\n"
+    "       -> runs/quickstart/data/*.parquet)"
 )
 STAGE1_MODEL_HINT = (
     "add actor_rollout_ref.model.path=<Hugging Face id or local model dir>, "

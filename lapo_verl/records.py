@@ -2,12 +2,16 @@
 
 Layout of a records directory (``lapo.records.dir``, by default ``<lapo.run_dir>/records``)::
 
-    records-<host>-<pid>-<start>.jsonl   one file per reward-worker process, one JSON object per response
-    events.jsonl                          trainer start/resume and checkpoint events (TaskRunner)
+    records-<host>-<process id>-<start>.jsonl   one file per reward-worker process, one JSON object per response
+    events.jsonl                                 trainer start/resume and checkpoint events (TaskRunner)
 
-A record is ``{"pid", "step", "uid", "sid", "gn", "len", "ok", "t", ...}``: problem id, verl global step,
-verl's group uid, sample index in the group, expected group size, response length in tokens,
-correctness, wall time. Stage 2 adds ``plan`` and ``r`` (reward).
+A record is one :class:`LengthRecord` (its fields are the JSON keys): ``problem_id``, ``step`` (verl's global
+step), ``group_uid`` (verl's ``uid`` of the GRPO group), ``sample_index`` (verl's ``session_id``: the response's
+index in its group), ``group_size`` (responses expected in the group), ``response_length`` (tokens),
+``correct``, ``time`` (wall clock), ``grade_reason``, ``reward``; stage 2 adds ``plan`` and
+``plan_closeness`` (the Gaussian term before beta), the L1 baselines ``target``. Files written before the
+keys had these names (``pid``, ``uid``, ``sid``, ``gn``, ``len``, ``ok``, ``t``, ``why``, ``r2``, ``r``) still
+load: :meth:`LengthRecord.from_json` is the one reader and accepts both spellings.
 
 Why files and not a Ray actor: the n responses of a group are scored in different worker processes at
 different times, possibly on different nodes; appending a line per response needs no coordination and
@@ -28,17 +32,142 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-from lapo_verl.jsonl import append_jsonl, atomic_write_jsonl
+from lapo_verl.jsonl import append_jsonl, atomic_write_jsonl, iter_jsonl_numbered
 from lapo_verl.jsonl import iter_jsonl as _iter_jsonl
 
 logger = logging.getLogger(__name__)
 
 EVENTS_FILE = "events.jsonl"
 RECORD_GLOB = "records-*.jsonl"
-REQUIRED_FIELDS = ("pid", "step", "len", "ok", "t")
+
+#: the keys of records written before the fields were renamed -> today's field names
+OLD_FIELD_NAMES: dict[str, str] = {
+    "pid": "problem_id",
+    "uid": "group_uid",
+    "sid": "sample_index",
+    "gn": "group_size",
+    "len": "response_length",
+    "ok": "correct",
+    "t": "time",
+    "why": "grade_reason",
+    "r2": "plan_closeness",
+    "r": "reward",
+}
+_NEW_TO_OLD = {new: old for old, new in OLD_FIELD_NAMES.items()}
+REQUIRED_FIELDS = ("problem_id", "step", "response_length", "correct", "time")
+
+
+class RecordFieldError(ValueError):
+    """A record that cannot be read; ``field`` names the offending key (today's name)."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class LengthRecord:
+    """One training response as a reward worker scored it: one line of a records file.
+
+    >>> rec = LengthRecord.from_json({"pid": "p1", "step": 3, "len": 120, "ok": 1, "t": 5.0, "r": 1.0})
+    >>> rec.problem_id, rec.response_length, rec.correct, rec.reward
+    ('p1', 120, True, 1.0)
+    >>> rec.to_json()
+    {'problem_id': 'p1', 'step': 3, 'group_uid': '', 'response_length': 120, 'correct': True, 'time': 5.0, 'reward': 1.0}
+    """
+
+    problem_id: str
+    step: int  # verl's global step
+    response_length: int  # tokens (verl's response length, the plan sentence not counted)
+    correct: bool
+    time: float  # wall clock (time.time()) when the response was scored
+    group_uid: str = ""  # verl's uid of the GRPO group; "" in records that had none
+    sample_index: int | None = None  # verl's session_id: the response's index in its group, [0, n)
+    group_size: int | None = None  # responses expected in the group (rollout.n)
+    grade_reason: str | None = None  # match_fast / match_verify / mismatch / no_answer / truncated / timeout
+    plan: float | None = None  # stage 2: the plan the reward centred on (tokens)
+    target: int | None = None  # L1 baselines: the row's target length
+    plan_closeness: float | None = None  # stage 2: exp(-(len - plan)^2 / (2 sigma^2)) if correct, else 0
+    reward: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)  # keys this version does not know, kept as read
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of this record: today's field names, optional fields only when set."""
+        out: dict[str, Any] = {
+            "problem_id": self.problem_id, "step": self.step, "group_uid": self.group_uid,
+        }
+        for name in ("sample_index", "group_size"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        out.update(response_length=self.response_length, correct=self.correct, time=self.time)
+        for name in ("grade_reason", "plan", "target", "plan_closeness", "reward"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        out.update({k: v for k, v in self.extra.items() if k not in out})
+        return out
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> LengthRecord:
+        """Read a record written under today's names, the old terse ones, or a mix.
+
+        Raises :class:`RecordFieldError` naming the field when a required field is missing, has the wrong
+        type, or is given under both names with different values.
+        """
+        known = {f.name for f in fields(cls)} - {"extra"}
+        values: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in obj.items():
+            name = OLD_FIELD_NAMES.get(key, key)
+            if name not in known:
+                extra[key] = value
+                continue
+            if name in values and values[name] != value:
+                raise RecordFieldError(name, f"field {name!r} given twice with different values "
+                                             f"({name!r} and {_NEW_TO_OLD[name]!r})")
+            values[name] = value
+        for name in REQUIRED_FIELDS:
+            if name not in values:
+                raise RecordFieldError(name, f"field {name!r} (or old {_NEW_TO_OLD.get(name, name)!r}) is missing")
+        for name in ("response_length", "step"):
+            value = values[name]
+            if not isinstance(value, int) or (name == "response_length" and value < 0):
+                raise RecordFieldError(name, f"field {name!r} = {value!r} is not a "
+                                             f"{'non-negative ' if name == 'response_length' else ''}integer")
+        try:
+            clock = float(values["time"])
+        except (TypeError, ValueError):
+            raise RecordFieldError("time", f"field 'time' = {values['time']!r} is not a number") from None
+
+        def optional_int(name: str) -> int | None:
+            value = values.get(name)
+            if value is None:
+                return None
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                raise RecordFieldError(name, f"field {name!r} = {value!r} is not an integer") from None
+
+        group_uid = values.get("group_uid")
+        return cls(
+            problem_id=str(values["problem_id"]),
+            step=values["step"],
+            response_length=values["response_length"],
+            correct=bool(values["correct"]),
+            time=clock,
+            group_uid="" if group_uid is None else str(group_uid),
+            sample_index=optional_int("sample_index"),
+            group_size=optional_int("group_size"),
+            grade_reason=values.get("grade_reason"),
+            plan=values.get("plan"),
+            target=values.get("target"),
+            plan_closeness=values.get("plan_closeness"),
+            reward=values.get("reward"),
+            extra=extra,
+        )
 
 
 class RecordWriter:
@@ -63,8 +192,8 @@ class RecordWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         return self._fd
 
-    def write(self, record: dict) -> None:
-        line = (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+    def write(self, record: LengthRecord) -> None:
+        line = (json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             fd = self._fd if self._fd is not None else self._open()
             os.write(fd, line)
@@ -78,8 +207,11 @@ class RecordWriter:
 
 
 def append_event(directory: str, event: dict) -> None:
-    """Append one event line to ``events.jsonl`` and fsync it (events are rare and must not be lost)."""
-    append_jsonl(os.path.join(directory, EVENTS_FILE), [{"t": time.time(), **event}], fsync=True)
+    """Append one event line to ``events.jsonl`` and fsync it (events are rare and must not be lost).
+
+    Each event gets ``time`` (wall clock); files written before the rename call it ``t`` (:func:`read_events`
+    reads both)."""
+    append_jsonl(os.path.join(directory, EVENTS_FILE), [{"time": time.time(), **event}], fsync=True)
 
 
 def fsync_records(directory: str) -> int:
@@ -112,25 +244,25 @@ class LoadReport:
 
 
 def read_events(directory: str, report: LoadReport | None = None) -> list[dict]:
+    """The events of ``directory`` in time order, each with ``time`` (old files' ``t`` is renamed)."""
     path = os.path.join(directory, EVENTS_FILE)
     if not os.path.exists(path):
         return []
-    return sorted(_iter_jsonl(path, report or LoadReport()), key=lambda e: e.get("t", 0.0))
+    events = []
+    for event in _iter_jsonl(path, report or LoadReport()):
+        if "time" not in event and "t" in event:
+            event = {"time": event.pop("t"), **event}
+        events.append(event)
+    return sorted(events, key=lambda e: e.get("time", 0.0))
 
 
-def _valid_record(rec: dict) -> bool:
-    if any(k not in rec for k in REQUIRED_FIELDS):
-        return False
-    return isinstance(rec["len"], int) and rec["len"] >= 0 and isinstance(rec["step"], int)
-
-
-def apply_rollbacks(records: Iterable[dict], events: list[dict], report: LoadReport) -> list[dict]:
+def apply_rollbacks(records: Iterable[LengthRecord], events: list[dict], report: LoadReport) -> list[LengthRecord]:
     """Drop records of steps that a later (re)start redid: written before a start event, step > resume_step."""
-    starts = [(float(e["t"]), int(e.get("resume_step", 0))) for e in events if e.get("event") == "start"]
+    starts = [(float(e["time"]), int(e.get("resume_step", 0))) for e in events if e.get("event") == "start"]
     report.starts = len(starts)
     kept = []
     for rec in records:
-        t, step = float(rec["t"]), int(rec["step"])
+        t, step = rec.time, rec.step
         if any(t < t0 and step > resume_step for t0, resume_step in starts):
             report.rolled_back += 1
             continue
@@ -138,7 +270,21 @@ def apply_rollbacks(records: Iterable[dict], events: list[dict], report: LoadRep
     return kept
 
 
-def load_records(directory: str, *, max_step: int | None = None) -> tuple[list[dict], LoadReport]:
+def _read_records(path: str, report: LoadReport) -> Iterable[LengthRecord]:
+    """The records of one file; torn lines and malformed records are skipped, counted and reported with
+    file, line and field."""
+    for line_no, obj in iter_jsonl_numbered(path, report):
+        try:
+            yield LengthRecord.from_json(obj)
+        except RecordFieldError as exc:
+            report.corrupt += 1
+            where = f"{path}:{line_no}: malformed record, field {exc.field!r}: {exc}"
+            if len(report.corrupt_examples) < 5:
+                report.corrupt_examples.append(where)
+            logger.warning("skipping %s", where)
+
+
+def load_records(directory: str, *, max_step: int | None = None) -> tuple[list[LengthRecord], LoadReport]:
     """All committed records of a records directory, after rollbacks, sorted by (step, time).
 
     ``max_step`` keeps only steps ``<= max_step`` (used for checkpoint snapshots).
@@ -150,33 +296,26 @@ def load_records(directory: str, *, max_step: int | None = None) -> tuple[list[d
         )
     report = LoadReport()
     events = read_events(directory, report)
-    raw: list[dict] = []
+    raw: list[LengthRecord] = []
     for path in sorted(glob.glob(os.path.join(directory, RECORD_GLOB))):
         report.files += 1
-        for rec in _iter_jsonl(path, report):
-            if not _valid_record(rec):
-                report.corrupt += 1
-                if len(report.corrupt_examples) < 5:
-                    report.corrupt_examples.append(f"{path}: record missing fields {REQUIRED_FIELDS}: {rec}")
-                logger.warning("skipping malformed record in %s: %s", path, rec)
-                continue
-            raw.append(rec)
+        raw.extend(_read_records(path, report))
     records = apply_rollbacks(raw, events, report)
     if max_step is not None:
-        records = [r for r in records if r["step"] <= max_step]
-    records.sort(key=lambda r: (r["step"], r["t"]))
+        records = [r for r in records if r.step <= max_step]
+    records.sort(key=lambda r: (r.step, r.time))
     report.kept = len(records)
     return records, report
 
 
-def load_snapshot(path: str) -> tuple[list[dict], LoadReport]:
+def load_snapshot(path: str) -> tuple[list[LengthRecord], LoadReport]:
     """Records from a checkpoint snapshot file (already rolled back when it was written)."""
     report = LoadReport(files=1)
-    records = list(_iter_jsonl(path, report))
+    records = list(_read_records(path, report))
     report.kept = len(records)
     return records, report
 
 
-def write_snapshot(records: list[dict], path: str) -> None:
+def write_snapshot(records: list[LengthRecord], path: str) -> None:
     """Atomically write ``records`` as JSONL (tmp file + fsync + rename: :mod:`lapo_verl.jsonl`)."""
-    atomic_write_jsonl(path, records, compact=True)
+    atomic_write_jsonl(path, (r.to_json() for r in records), compact=True)

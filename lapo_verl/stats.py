@@ -17,19 +17,19 @@ from collections import defaultdict
 import numpy as np
 
 from lapo_verl.plans import records_dir_of_run
-from lapo_verl.records import load_records
+from lapo_verl.records import LengthRecord, load_records
 
 
-def step_table(records: list[dict]) -> list[dict]:
-    by_step: dict[int, list[dict]] = defaultdict(list)
+def step_table(records: list[LengthRecord]) -> list[dict]:
+    by_step: dict[int, list[LengthRecord]] = defaultdict(list)
     for rec in records:
-        by_step[int(rec["step"])].append(rec)
+        by_step[rec.step].append(rec)
     rows = []
     for step in sorted(by_step):
         recs = by_step[step]
-        lengths = np.array([r["len"] for r in recs], dtype=float)
-        ok = np.array([bool(r["ok"]) for r in recs])
-        why = [r.get("why", "") for r in recs]
+        lengths = np.array([r.response_length for r in recs], dtype=float)
+        ok = np.array([r.correct for r in recs])
+        why = [r.grade_reason or "" for r in recs]
         row = {
             "step": step,
             "responses": len(recs),
@@ -39,13 +39,14 @@ def step_table(records: list[dict]) -> list[dict]:
             "no_answer_rate": float(np.mean([w in ("no_answer", "truncated") for w in why])),
             "timeout_rate": float(np.mean([w == "timeout" for w in why])),
         }
-        plans = np.array([r["plan"] for r in recs if "plan" in r], dtype=float)
+        planned = [r for r in recs if r.plan is not None]
+        plans = np.array([r.plan for r in planned], dtype=float)
         if plans.size:
-            planned = [r for r in recs if "plan" in r]
-            err = np.abs(np.array([r["len"] for r in planned], dtype=float) - plans)
+            err = np.abs(np.array([r.response_length for r in planned], dtype=float) - plans)
             row["plan_abs_error_p50"] = float(np.median(err))
             row["plan_abs_error_p90"] = float(np.quantile(err, 0.9))
-            row["plan_bonus_mean_correct"] = float(np.mean([r.get("r2", 0.0) for r in planned if r["ok"]] or [0.0]))
+            row["plan_bonus_mean_correct"] = float(np.mean([r.plan_closeness or 0.0 for r in planned if r.correct]
+                                                           or [0.0]))
         rows.append(row)
     return rows
 

@@ -17,7 +17,7 @@ start=$(date +%s)
 
 mkdir -p "$OUT"
 echo "[quickstart] building data and the tiny model in $OUT (log: $OUT/assets.log)"
-lapo-verl make-quickstart --out "$OUT" --train 32 --val 8 >"$OUT/assets.log" 2>&1 || {
+python "$here/dev/quickstart.py" --out "$OUT" --train 32 --val 8 >"$OUT/assets.log" 2>&1 || {
   echo "[quickstart] asset build FAILED:"; tail -n 30 "$OUT/assets.log"; exit 1; }
 echo "[quickstart] assets ready in $(( $(date +%s) - start )) s"
 

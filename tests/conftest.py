@@ -31,7 +31,7 @@ def asset_cache_dir():
 
 def _model_dir(tmp_path_factory, cache_dir, tokenizer: str, name: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from lapo_verl.assets import build_tiny_model_dir
+    from recipes.dev.assets import build_tiny_model_dir
 
     return build_tiny_model_dir(tmp_path_factory.mktemp(name), tokenizer=tokenizer, cache_dir=cache_dir)
 

@@ -58,7 +58,7 @@ def test_qwen_vocab_and_special_ids(qwen_tok, qwen_tok_dir):
 
 
 def test_merges_recovered_by_replay_not_naive_split():
-    from lapo_verl.assets import _load_ranks, qwen_tiktoken_path, recover_merges
+    from recipes.dev.assets import _load_ranks, qwen_tiktoken_path, recover_merges
 
     ranks = _load_ranks(qwen_tiktoken_path())
     merges = recover_merges(ranks)
@@ -142,7 +142,7 @@ def test_tiny_bpe_model_dir(tiny_bpe_dir):
 def test_cache_reuses_build(tmp_path, asset_cache_dir, qwen_tok_dir):
     import time
 
-    from lapo_verl.assets import build_qwen25_tokenizer
+    from recipes.dev.assets import build_qwen25_tokenizer
 
     start = time.time()
     out = build_qwen25_tokenizer(tmp_path / "tok", cache_dir=asset_cache_dir)  # built by the fixture already
@@ -151,7 +151,7 @@ def test_cache_reuses_build(tmp_path, asset_cache_dir, qwen_tok_dir):
 
 
 def test_cli_help_and_tokenizer_only(tmp_path, asset_cache_dir, capsys):
-    from lapo_verl.assets import main
+    from recipes.dev.assets import main
 
     with pytest.raises(SystemExit) as exc:
         main(["--help"])
@@ -162,7 +162,7 @@ def test_cli_help_and_tokenizer_only(tmp_path, asset_cache_dir, capsys):
 
 
 def test_bad_arguments_raise():
-    from lapo_verl.assets import build_qwen25_tokenizer, build_tiny_bpe_tokenizer, build_tiny_qwen2
+    from recipes.dev.assets import build_qwen25_tokenizer, build_tiny_bpe_tokenizer, build_tiny_qwen2
 
     with pytest.raises(ValueError, match="template"):
         build_qwen25_tokenizer("/nonexistent", template="llama")

@@ -1,5 +1,6 @@
 """Write the replica's problems as verl parquet through ``lapo-verl prepare-data`` (stable ids: the
-problem's ``pid``; ``level`` = difficulty), plus the held-out set as JSONL for the evaluation."""
+problem's ``pid``, written as ``problem_id``; ``level`` = difficulty), plus the held-out set as JSONL for the
+evaluation. Data directories written before the key was renamed (``pid``) still load (:func:`problem_id_of`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,13 @@ VAL_SEED = 4242
 def _write_jsonl(path: Path, problems: list[task.Problem]) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         for p in problems:
-            fh.write(json.dumps({"pid": p.pid, "problem": p.text, "answer": str(p.answer), "level": p.level}) + "\n")
+            fh.write(json.dumps({"problem_id": p.pid, "problem": p.text, "answer": str(p.answer), "level": p.level})
+                     + "\n")
+
+
+def problem_id_of(row: dict) -> str:
+    """The problem id of a replica JSONL row: ``problem_id``, or ``pid`` in files of earlier versions."""
+    return row["problem_id"] if "problem_id" in row else row["pid"]
 
 
 def build_data(out_dir: str | Path, n_train: int = task.TRAIN_SIZE, n_eval: int = task.EVAL_SIZE,
@@ -36,7 +43,7 @@ def build_data(out_dir: str | Path, n_train: int = task.TRAIN_SIZE, n_eval: int 
         src = out / f"{name}.jsonl"
         _write_jsonl(src, probs)
         dst = out / f"{name}.parquet"
-        code = prepare_main([str(src), "--out", str(dst), "--split", split, "--id-field", "pid",
+        code = prepare_main([str(src), "--out", str(dst), "--split", split, "--id-field", "problem_id",
                              "--data-source", "lapo/replica", "--no-progress"])
         if code:
             raise SystemExit(f"lapo-verl prepare-data failed for {src}")

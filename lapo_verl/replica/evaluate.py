@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from lapo_verl.prompts import PLAN_TEMPLATE, build_messages, render_plan
+from lapo_verl.replica.data import problem_id_of
 
 
 def ranks(xs: Sequence[float]) -> list[float]:
@@ -144,7 +145,7 @@ def level_plans(plans_path: str | Path, train_jsonl: str | Path, unsolved_length
     with open(train_jsonl, encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
-            level_of[row["pid"]] = int(row["level"])
+            level_of[problem_id_of(row)] = int(row["level"])
     by_level: dict[int, list[int]] = {}
     for pid, n in plans.items():
         if pid in level_of:
@@ -201,7 +202,7 @@ def evaluate(model_dir: str | Path, problems: list[dict], *, plans: dict[int, in
             g = grade(text, p["answer"], truncated=truncated, reasoning_prefilled=True)
             stated, _ = find_plan(text)
             plan = plans.get(int(p["level"])) if plans else None
-            records.append({"pid": p["pid"], "level": int(p["level"]), "answer": p["answer"],
+            records.append({"problem_id": problem_id_of(p), "level": int(p["level"]), "answer": p["answer"],
                             "extracted": g.extracted, "correct": bool(g.correct), "n_tokens": n,
                             "truncated": truncated, "plan": plan, "stated_plan": stated, "response": text})
         log(f"[eval] {Path(model_dir).name}: {len(records)}/{len(problems)} samples ({time.time() - t0:.0f} s)")

@@ -16,7 +16,11 @@ import json
 import random
 from pathlib import Path
 
-from lapo_verl.assets import QWEN2_SPLIT_PATTERN
+# Qwen2 pre-tokenizer split pattern (identical in the Qwen2/Qwen2.5 tokenizer.json and qwen.tiktoken users);
+# the dev test assets (recipes/dev/assets.py) build their tokenizers with it too.
+QWEN2_SPLIT_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 
 SPECIAL = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 # not special: they must survive decode(skip_special_tokens=True) and reach the grader

@@ -25,7 +25,7 @@ from typing import Any
 from verl.trainer.ppo.checkpoint_callback import CheckpointCallback
 
 from lapo_verl import config as lapo_config
-from lapo_verl.records import append_event, fsync_records, load_records, write_snapshot
+from lapo_verl.records import LengthRecord, append_event, fsync_records, load_records, write_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,8 @@ class LapoCheckpointCallback(CheckpointCallback):
             self.resume_step = resolve_resume_step(config.trainer)
             append_event(
                 self.records_dir,
-                {"event": "start", "resume_step": self.resume_step, "host": socket.gethostname(), "pid": os.getpid()},
+                {"event": "start", "resume_step": self.resume_step, "host": socket.gethostname(),
+                 "process_id": os.getpid()},
             )
             logger.warning("[lapo] records in %s; resuming at step %d", self.records_dir, self.resume_step)
 
@@ -102,7 +103,7 @@ class LapoCheckpointCallback(CheckpointCallback):
             global_step, len(records), checkpoint_dir, report.corrupt,
         )
 
-    def _export_plans(self, records: list[dict], step: int, checkpoint_dir: str) -> None:
+    def _export_plans(self, records: list[LengthRecord], step: int, checkpoint_dir: str) -> None:
         from lapo_verl.plan_updates import export_plans
         from lapo_verl.plans import read_plans, write_plans
 

@@ -42,7 +42,7 @@ from lapo_verl.grading import (  # noqa: F401  (PROMPT_TAIL_TOKENS, prompt_opens
     prompt_opens_reasoning,
     prompt_tail_text,
 )
-from lapo_verl.records import RecordWriter
+from lapo_verl.records import LengthRecord, RecordWriter
 from lapo_verl.rewards import (
     l1_exact_reward,
     l1_max_reward,
@@ -185,12 +185,12 @@ class LapoRewardManagerBase(RewardManagerBase):
                            " ".join(f"{k}={v:.3f}" for k, v in sorted(rates.items())))
         reward, extra = self.score(row, result.correct)
         if self.writer is not None and row.record:
-            self.writer.write({
-                "pid": row.problem_id, "step": row.step, "uid": row.uid, "sid": row.session,
-                "gn": self.group_size, "len": row.length, "ok": bool(result.correct), "t": time.time(),
-                "why": result.reason, **{k: extra[k] for k in ("plan", "target", "r2") if k in extra},
-                "r": reward,
-            })
+            self.writer.write(LengthRecord(
+                problem_id=row.problem_id, step=row.step, group_uid=row.uid, sample_index=row.session,
+                group_size=self.group_size, response_length=row.length, correct=bool(result.correct),
+                time=time.time(), grade_reason=result.reason, plan=extra.get("plan"), target=extra.get("target"),
+                plan_closeness=extra.get("r2"), reward=reward,
+            ))
         info = {"acc": float(result.correct), "length": float(row.length), "grade_reason": result.reason,
                 "no_answer": float(result.reason in ("no_answer", "truncated")),
                 "grade_timeout": float(result.reason == "timeout"), **extra}

@@ -45,7 +45,7 @@ PLAN_RE = re.compile(r"I will answer the question with (\d+) tokens\.\n$")
 
 
 def test_eq8_plans_shrink_between_visits_and_survive_resume(tiny_bpe_dir, tmp_path):
-    from lapo_verl.quickstart import build_data
+    from recipes.dev.quickstart import build_data
 
     train_all, val = build_data(tmp_path / "data", 8, 4)
     qs = {"train": train_all, "val": val, "model": str(tiny_bpe_dir)}
@@ -80,9 +80,9 @@ def test_eq8_plans_shrink_between_visits_and_survive_resume(tiny_bpe_dir, tmp_pa
     assert report.rolled_back == BATCH * N
     correct = defaultdict(dict)  # pid -> step -> correct lengths
     for r in records:
-        correct[r["pid"]].setdefault(r["step"], [])
-        if r["ok"]:
-            correct[r["pid"]][r["step"]].append(r["len"])
+        correct[r.problem_id].setdefault(r.step, [])
+        if r.correct:
+            correct[r.problem_id][r.step].append(r.response_length)
 
     def expected(pid: str, step: int) -> int:
         visits = [correct[pid].get(s, []) for s in range(1, step)]
@@ -101,8 +101,8 @@ def test_eq8_plans_shrink_between_visits_and_survive_resume(tiny_bpe_dir, tmp_pa
     assert shrunk, f"no plan shrank between visits: {dict(correct)}"
     # the reward centred on the stated plan
     for r in records:
-        assert r["plan"] == expected(r["pid"], r["step"])
-        assert r["r"] == pytest.approx(R.stage2_reward(r["ok"], r["len"], r["plan"], beta=0.8, sigma=10))
+        assert r.plan == expected(r.problem_id, r.step)
+        assert r.reward == pytest.approx(R.stage2_reward(r.correct, r.response_length, r.plan, beta=0.8, sigma=10))
     # the lost attempt of step 3 stated the same plans as the redone one (both fold steps 1-2 only)
     for sample in lost:
         pid = next(p for text, p in problems.items() if text in sample["input"])

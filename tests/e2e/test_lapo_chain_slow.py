@@ -51,7 +51,7 @@ def cli(*args: str) -> str:
 
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
-    from lapo_verl.quickstart import build_quickstart
+    from recipes.dev.quickstart import build_quickstart
 
     return build_quickstart(tmp_path_factory.mktemp("quickstart"), n_train=32, n_val=8, progress=False)
 
@@ -94,7 +94,7 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
     assert report.rolled_back == BATCH * N and report.corrupt == 0  # the crashed attempt's step 3
     per_visit = defaultdict(int)
     for r in records:
-        per_visit[(r["pid"], r["step"])] += 1
+        per_visit[(r.problem_id, r.step)] += 1
     assert sorted({s for _, s in per_visit}) == [1, 2, 3]
     assert set(per_visit.values()) == {N}  # every visit complete, none doubled
     assert len(per_visit) == 3 * BATCH
@@ -107,9 +107,9 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
     # LAPO's stage-1 reward varies inside groups: some group has correct and wrong answers / distinct R_D
     groups = defaultdict(list)
     for r in records:
-        groups[(r["pid"], r["step"])].append(r)
+        groups[(r.problem_id, r.step)].append(r)
     varied = [g for g in groups.values()
-              if len({round(x, 6) for x in R.stage1_group_rewards([r["len"] for r in g], [r["ok"] for r in g],
+              if len({round(x, 6) for x in R.stage1_group_rewards([r.response_length for r in g], [r.correct for r in g],
                                                                  falloff=10)}) > 1]
     assert varied, "no group with varying stage-1 reward: the chain would train on zero advantages"
     assert max(first.steps()[s].get("actor/grad_norm", 0) for s in (1, 2, 3)) > 0
@@ -153,8 +153,8 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
     s2_records, _ = load_records(str(Path(s2_cfg.lapo.run_dir) / "records"))
     assert len(s2_records) == 2 * BATCH * N
     for r in s2_records:
-        assert r["plan"] == plans.get(r["pid"], fallback)
-        assert r["r"] == pytest.approx(R.stage2_reward(r["ok"], r["len"], r["plan"], beta=0.8, sigma=10))
+        assert r.plan == plans.get(r.problem_id, fallback)
+        assert r.reward == pytest.approx(R.stage2_reward(r.correct, r.response_length, r.plan, beta=0.8, sigma=10))
 
     # ---------------- evaluation + report of the stage-2 model
     lapo_i = tmp_path / "lapo_i"

@@ -108,7 +108,7 @@ def test_lapo_metrics_reach_file_and_tensorboard_loggers(toy, tiny_bpe_dir, tmp_
     records, _ = load_records(cfg.lapo.records.dir)
     by_step = defaultdict(list)
     for rec in records:
-        by_step[int(rec["step"])].append(abs(rec["len"] - rec["plan"]))
+        by_step[rec.step].append(abs(rec.response_length - rec.plan))
     for step, m in logged.items():
         err = np.array(by_step[step], dtype=float)
         assert err.size == 16, (step, err.size)

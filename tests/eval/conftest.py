@@ -13,7 +13,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def _build_tiny(out: Path, seed: int, tokenizer_dir: Path | None = None) -> Path:
-    from lapo_verl.assets import build_tiny_bpe_tokenizer, build_tiny_qwen2
+    from recipes.dev.assets import build_tiny_bpe_tokenizer, build_tiny_qwen2
 
     if tokenizer_dir is None:
         tokenizer_dir = out.parent / f"{out.name}-tok"

@@ -17,7 +17,7 @@ python - <<'PY' || { echo "gpu_smoke: verl/ray/lapo-verl are not importable here
 import verl, ray, lapo_verl.plugin  # noqa: F401
 PY
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-lapo-verl make-quickstart --out "$OUT/assets" >/dev/null
+python "$here/recipes/dev/quickstart.py" --out "$OUT/assets" >/dev/null
 MODEL=${MODEL:-$OUT/assets/model}
 if python -c "import vllm, torch; assert torch.cuda.is_available()" 2>/dev/null; then
   echo "[gpu_smoke] rollout: vLLM on $(python -c 'import torch; print(torch.cuda.get_device_name(0))')"

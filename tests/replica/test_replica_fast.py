@@ -109,3 +109,19 @@ def test_summary_adherence():
     assert s["adherence"]["within_10pct"] == pytest.approx(1 / 3)
     assert s["per_level"]["2"]["accuracy"] == 50.0
     assert "stated_plan_fraction" not in s  # every record had a plan given
+
+
+@pytest.mark.parametrize("id_key", ["problem_id", "pid"])  # "pid": data directories of earlier versions
+def test_level_plans_reads_problem_ids_of_either_spelling(tmp_path, id_key):
+    import json
+
+    from lapo_verl.plans import write_plans
+    from lapo_verl.replica.evaluate import level_plans
+
+    train = tmp_path / "train.jsonl"
+    rows = [("a", 1), ("b", 1), ("c", 2), ("d", 2)]
+    train.write_text("".join(json.dumps({id_key: pid, "problem": "x", "answer": "1", "level": lv}) + "\n"
+                             for pid, lv in rows))
+    plans = tmp_path / "plans.json"
+    write_plans({"format": "lapo-plans/1", "plans": {"a": 10, "b": 21, "c": 30}, "unsolved": ["d"]}, str(plans))
+    assert level_plans(plans, train, unsolved_length=100) == {1: 16, 2: 65}

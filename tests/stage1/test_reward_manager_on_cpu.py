@@ -51,9 +51,9 @@ def test_scores_records_and_validation_rows(stage1_manager, tiny_bpe_dir):
 
     records, report = load_records(cfg.lapo.records.dir)
     assert report.corrupt == 0
-    assert sorted(r["pid"] for r in records) == ["p1"] * 4 + ["p2"]  # validation row v1 not recorded
-    assert {r["len"] for r in records if r["pid"] == "p1"} == set(lengths[:4])  # verl token counts
-    assert all(r["gn"] == 4 and r["step"] == 1 for r in records)
+    assert sorted(r.problem_id for r in records) == ["p1"] * 4 + ["p2"]  # validation row v1 not recorded
+    assert {r.response_length for r in records if r.problem_id == "p1"} == set(lengths[:4])  # verl token counts
+    assert all(r.group_size == 4 and r.step == 1 for r in records)
     doc = build_plans(records, include_incomplete=True)
     assert doc["plans"]["p1"] == round((lengths[0] + lengths[2]) / 2 + 1e-9) or doc["plans"]["p1"] == int(
         (lengths[0] + lengths[2]) / 2 + 0.5)

@@ -11,13 +11,14 @@ import pytest
 
 from lapo_verl.data.columns import PLAN_COLUMN, PLAN_IS_FALLBACK_COLUMN, PROBLEM_ID_COLUMN, RECORD_COLUMN
 from lapo_verl.plan_updates import PlanTracker, export_plans, fold_plan, visit_table
-from lapo_verl.records import RecordWriter, append_event, load_records
+from lapo_verl.records import LengthRecord, RecordWriter, append_event, load_records
 
 
-def write_group(writer, pid, step, lengths, correct):
-    for sid, (n, ok) in enumerate(zip(lengths, correct, strict=True)):
-        writer.write({"pid": pid, "step": step, "uid": f"{pid}-{step}", "sid": sid, "gn": len(lengths),
-                      "len": n, "ok": bool(ok), "t": time.time()})
+def write_group(writer, problem_id, step, lengths, correct):
+    for index, (n, ok) in enumerate(zip(lengths, correct, strict=True)):
+        writer.write(LengthRecord(problem_id=problem_id, step=step, group_uid=f"{problem_id}-{step}",
+                                  sample_index=index, group_size=len(lengths), response_length=n, correct=bool(ok),
+                                  time=time.time()))
 
 
 def test_fold_is_eq8():

