@@ -18,6 +18,7 @@ setup(
         "lapo_verl.verl_ext",
         "lapo_verl.cpu_backend",
         "lapo_verl.eval",
+        "lapo_verl.replica",
         "lapo_verl.hydra_conf",
         "lapo_verl.hydra_conf.recipe",
         "hydra_plugins.lapo_verl_searchpath",
