@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "make-tiny-model": ("lapo_verl.assets:main", "build a tiny random Qwen2 model + exact Qwen2.5 tokenizer offline"),
     "make-quickstart": ("lapo_verl.quickstart:main", "CPU quickstart assets: single-digit math data + a warmed-up tiny model"),
     "run": ("lapo_verl.runlog:main", "run a training command: full log to a file, one progress line per step"),
+    "overrides": ("lapo_verl.cpu_backend.overrides:main", "print the CPU backend's / a tiny run's Hydra overrides for scripts"),
     "resolve": ("lapo_verl.resolve:main", "print resolved config values of a recipe (e.g. lapo.run_dir) for scripts"),
 }
 
