@@ -33,8 +33,11 @@ EXPERIMENT=${EXPERIMENT:-lapo}
 OUTPUT_ROOT=${OUTPUT_ROOT:-runs/lapo}
 EVAL_MODELS=${EVAL_MODELS:-"base lapo_d lapo_i"}
 PUBLISHED=${PUBLISHED:-}
+# read by lib.sh
+# shellcheck disable=SC2034
 LAPO_OUTPUT_ROOT=$OUTPUT_ROOT LAPO_EXPERIMENT=$EXPERIMENT
 read -r -a EXTRA <<<"${COMMON_ARGS:-}"
+# shellcheck disable=SC2034
 read -r -a LAPO_STAGE1_ARGS <<<"${STAGE1_ARGS:-}"
 read -r -a LAPO_STAGE2_ARGS <<<"${STAGE2_ARGS:-}"
 read -r -a EVAL_ARGS <<<"${EVAL_ARGS:-}"
@@ -56,6 +59,7 @@ for name in $EVAL_MODELS; do
     *) lapo_row "$name" "$OUT/models/$name" ;;
   esac
 done
+# shellcheck disable=SC2119
 lapo_report
 
 lapo_log "done. artifacts:"

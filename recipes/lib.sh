@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The one pipeline of the recipes/ scripts (sourced, not run; the caller has set -euo pipefail). The paper
 # scripts (lapo_pipeline.sh), the comparison, ThinkPrune chain, sweeps and the CPU quickstart train, merge,
 # make plans, evaluate and report through these functions only.

@@ -26,6 +26,7 @@
 # Rerunning the same command resumes: finished steps (markers in $OUT/.done/) are skipped. The terminal shows one
 # line per training step (QUIET=0: everything); every step's full log is in $OUT/logs/.
 set -euo pipefail
+# shellcheck disable=SC2034  # EXTRA, LAPO_STAGE1_ARGS: read by lib.sh
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib.sh

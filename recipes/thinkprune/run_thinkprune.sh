@@ -11,6 +11,7 @@
 # Outputs: $OUT/models/thinkprune-<L> (one HF model per round), $OUT/ckpt, $OUT/logs, and with --eval
 # $OUT/results/thinkprune-<L> plus $OUT/table.md / frontier.png.
 set -euo pipefail
+# shellcheck disable=SC2034  # EXTRA, EVAL_ARGS: read by lib.sh
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib.sh
