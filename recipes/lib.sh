@@ -65,8 +65,11 @@ lapo_step() {
   shift 2
   mkdir -p "$OUT/logs"
   if [[ "${QUIET:-0}" == 1 ]] && ! declare -F "$1" >/dev/null; then
-    local steps=${TOTAL_STEPS:-}
-    [[ -z "$steps" && "${TINY:-${CPU:-0}}" == 1 ]] && steps=${TINY_STEPS:-2}
+    local steps=""  # training runs show step k/N
+    if [[ " $* " == *" verl.trainer.main_ppo "* ]]; then
+      steps=${TOTAL_STEPS:-}
+      [[ -z "$steps" && "${TINY:-${CPU:-0}}" == 1 ]] && steps=${TINY_STEPS:-2}
+    fi
     lapo-verl run --log "$log" --label "$label" ${steps:+--steps "$steps"} -- "$@"
   elif [[ "${QUIET:-0}" == 1 ]]; then
     "$@" >"$log" 2>&1 || { lapo_log "$label FAILED; last lines of $log:"; tail -n 40 "$log" >&2; return 1; }

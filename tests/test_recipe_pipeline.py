@@ -143,6 +143,7 @@ def test_compare_uses_the_same_chain_and_plans_rule(tmp_path):
     assert "--published" not in report
     # QUIET by default: one line per training step through lapo-verl run, full log in $OUT/logs
     assert f"lapo-verl run --log {out}/logs/acc_only.log --label train acc_only --steps 2 --" in "\n".join(calls)
+    assert f"lapo-verl run --log {out}/logs/eval-base.log --label eval base -- lapo-verl eval" in "\n".join(calls)
 
 
 def test_only_lib_sh_builds_training_and_plans_commands():
