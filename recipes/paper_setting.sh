@@ -7,7 +7,6 @@
 # the counts per source. Validation rows (2%) are drawn from the problems not sampled.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-export NGPUS=${NGPUS:-4} NNODES=${NNODES:-1}
 DATA_DIR=${DATA_DIR:-data/lapo_paper}
 if [[ -z "${TRAIN:-}" ]]; then
   if [[ ! -f "$DATA_DIR/train.parquet" ]]; then

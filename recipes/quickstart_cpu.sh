@@ -21,18 +21,12 @@ python "$here/dev/quickstart.py" --out "$OUT" --train 32 --val 8 >"$OUT/assets.l
   echo "[quickstart] asset build FAILED:"; tail -n 30 "$OUT/assets.log"; exit 1; }
 echo "[quickstart] assets ready in $(( $(date +%s) - start )) s"
 
-# tiny batch: 4 prompts x 4 responses, answers up to 64 tokens; lr high enough to move a tiny model;
-# fall-off and sigma scaled from 4,096-token answers (100, 120 tokens) down to 64-token ones
-small="data.train_batch_size=4 actor_rollout_ref.rollout.n=4 actor_rollout_ref.actor.ppo_mini_batch_size=4
- actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4 actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4
- actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4 data.max_prompt_length=512 data.max_response_length=64
- data.filter_overlong_prompts_workers=1 actor_rollout_ref.actor.optim.lr=1e-3 trainer.total_training_steps=$STEPS
- lapo.stage1.falloff=10 lapo.stage2.sigma=10
- trainer.test_freq=-1 trainer.val_before_train=false trainer.logger=[console]"
-
-CPU=1 QUIET=1 TOTAL_STEPS=$STEPS MODEL="$OUT/model" TRAIN="$OUT/data/train.parquet" VAL="$OUT/data/val.parquet" \
-  EXPERIMENT=quickstart OUTPUT_ROOT="$OUT/runs" NGPUS=1 SAVE_FREQ=$STEPS \
-  COMMON_ARGS="$(echo $small)" \
+# tiny run (lapo-verl overrides --tiny): 4 prompts x 4 responses, answers up to 64 tokens; lr high enough to
+# move a tiny model; fall-off and sigma scaled from 4,096-token answers (100, 120 tokens) down to 64-token ones
+CPU=1 QUIET=1 TINY_BATCH=4 TINY_N=4 TINY_PROMPT_LEN=512 TINY_RESPONSE_LEN=64 TINY_STEPS=$STEPS \
+  MODEL="$OUT/model" TRAIN="$OUT/data/train.parquet" VAL="$OUT/data/val.parquet" \
+  EXPERIMENT=quickstart OUTPUT_ROOT="$OUT/runs" \
+  COMMON_ARGS="actor_rollout_ref.actor.optim.lr=1e-3 lapo.stage1.falloff=10 lapo.stage2.sigma=10" \
   EVAL_ARGS="--data fixtures --benchmarks math500,aime24,amc23,olympiadbench --samples 2 --max-new-tokens 64 --batch-size 80 --no-progress" \
   bash "$here/lapo_pipeline.sh"
 echo "[quickstart] finished in $(( $(date +%s) - start )) s"

@@ -3,12 +3,16 @@ script and benchmark). Import-light: no verl, no torch.
 
 Usage::
 
-    from lapo_verl.cpu_backend.overrides import CPU_ENV, CPU_TRAINER_OVERRIDES
+    from lapo_verl.cpu_backend.overrides import CPU_ENV, CPU_TRAINER_OVERRIDES, tiny_run_overrides
     env = {**os.environ, **CPU_ENV}
-    cmd = [sys.executable, "-m", "verl.trainer.main_ppo", *CPU_TRAINER_OVERRIDES, "data.train_files=...", ...]
+    cmd = [sys.executable, "-m", "verl.trainer.main_ppo", *CPU_TRAINER_OVERRIDES, *tiny_run_overrides(steps=4),
+           "data.train_files=...", ...]
 
-The overrides only make the run *possible* on CPU; model path, data, batch sizes, lengths, steps, logging and
-checkpoint paths stay with the caller. Use a fresh ``trainer.default_local_dir`` per run: with the default
+Shell scripts read the same lists from ``lapo-verl overrides`` (``--cpu``, ``--tiny``, ``--env``; see ``main``).
+
+The CPU overrides only make the run *possible* on CPU; model path, data and checkpoint paths stay with the caller.
+:func:`tiny_run_overrides` is the one definition of a tiny run (batch, group size, lengths, steps, no validation)
+used by the recipes' ``--cpu`` modes, the quickstart, the GPU smoke test and the CPU replica. Use a fresh ``trainer.default_local_dir`` per run: with the default
 ``trainer.resume_mode=auto`` verl resumes whatever checkpoint it finds there.
 """
 
@@ -87,6 +91,41 @@ CPU_TRAINER_OVERRIDES: list[str] = [
 ]
 
 
+def tiny_run_overrides(*, batch: int = 4, n: int = 2, steps: int = 2, prompt_len: int = 192,
+                       response_len: int = 16, micro: int | None = None) -> list[str]:
+    """Hydra overrides of a tiny training run: ``batch`` prompts x ``n`` responses per step (one PPO mini-batch
+    per step), ``steps`` steps with a checkpoint at the last one, no validation, console logging.
+
+    ``micro`` is the micro-batch of the actor update and of both log-prob passes (default: ``batch``). The
+    defaults are the recipes' ``--cpu`` runs (recipes/lib.sh); other callers pass their own sizes.
+
+    >>> tiny_run_overrides(steps=3)[:2]
+    ['data.train_batch_size=4', 'actor_rollout_ref.rollout.n=2']
+    """
+    for name, value in (("batch", batch), ("n", n), ("steps", steps), ("prompt_len", prompt_len),
+                        ("response_len", response_len), ("micro", micro if micro is not None else batch)):
+        if value < 1:
+            raise ValueError(f"tiny run: {name} must be >= 1, got {value}")
+    micro = batch if micro is None else micro
+    return [
+        f"data.train_batch_size={batch}",
+        f"actor_rollout_ref.rollout.n={n}",
+        f"actor_rollout_ref.actor.ppo_mini_batch_size={batch}",
+        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={micro}",
+        f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={micro}",
+        f"actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu={micro}",
+        f"data.max_prompt_length={prompt_len}",
+        f"data.max_response_length={response_len}",
+        # a few rows: one process filters over-long prompts (the default forks several)
+        "data.filter_overlong_prompts_workers=1",
+        f"trainer.total_training_steps={steps}",
+        f"trainer.save_freq={steps}",
+        "trainer.test_freq=-1",
+        "trainer.val_before_train=False",
+        "trainer.logger=[console]",
+    ]
+
+
 def cpu_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """``base`` (default: ``os.environ``) updated with :data:`CPU_ENV`."""
     import os
@@ -94,3 +133,40 @@ def cpu_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     env.update(CPU_ENV)
     return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``lapo-verl overrides``: print the lists above for shell scripts, one override per line."""
+    import argparse
+    import shlex
+
+    ap = argparse.ArgumentParser(
+        prog="lapo-verl overrides",
+        description="Print Hydra overrides for verl's main_ppo, one per line: --cpu the CPU backend's, --tiny a "
+                    "tiny run's (sizes below). --env prints the CPU environment as shell export lines instead.",
+        epilog='example: eval "$(lapo-verl overrides --env)"; mapfile -t o < <(lapo-verl overrides --cpu --tiny --steps 4)',
+    )
+    ap.add_argument("--cpu", action="store_true", help="the CPU backend's overrides (CPU_TRAINER_OVERRIDES)")
+    ap.add_argument("--tiny", action="store_true", help="a tiny run's overrides (tiny_run_overrides)")
+    ap.add_argument("--env", action="store_true", help="only print the CPU environment (CPU_ENV) as export lines")
+    ap.add_argument("--batch", type=int, default=4, help="prompts per step (default 4)")
+    ap.add_argument("--n", type=int, default=2, help="responses per prompt (default 2)")
+    ap.add_argument("--steps", type=int, default=2, help="training steps (default 2)")
+    ap.add_argument("--prompt-len", type=int, default=192, help="data.max_prompt_length (default 192)")
+    ap.add_argument("--response-len", type=int, default=16, help="data.max_response_length (default 16)")
+    ap.add_argument("--micro", type=int, default=None, help="micro-batch size (default: --batch)")
+    args = ap.parse_args(argv)
+    if args.env:
+        print("\n".join(f"export {k}={shlex.quote(v)}" for k, v in CPU_ENV.items()))
+        return 0
+    if not (args.cpu or args.tiny):
+        ap.error("give --cpu, --tiny (or both) or --env")
+    lines = list(CPU_TRAINER_OVERRIDES) if args.cpu else []
+    if args.tiny:
+        try:
+            lines += tiny_run_overrides(batch=args.batch, n=args.n, steps=args.steps, prompt_len=args.prompt_len,
+                                        response_len=args.response_len, micro=args.micro)
+        except ValueError as exc:
+            ap.error(str(exc))
+    print("\n".join(lines))
+    return 0

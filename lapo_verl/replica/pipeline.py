@@ -71,22 +71,16 @@ def cpu_overrides() -> list[str]:
 
 
 def train_overrides(scale: Scale, seed: int, data: Path) -> list[str]:
-    micro = scale.batch * scale.n
+    from lapo_verl.cpu_backend.overrides import tiny_run_overrides
+
     return [
         f"data.train_files={data / 'train.parquet'}", f"data.val_files={data / 'val.parquet'}",
-        f"data.train_batch_size={scale.batch}", f"actor_rollout_ref.rollout.n={scale.n}",
-        f"actor_rollout_ref.actor.ppo_mini_batch_size={scale.batch}",
-        f"actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu={micro}",
-        f"actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu={micro}",
-        f"actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu={micro}",
-        f"data.max_prompt_length={scale.max_prompt}", f"data.max_response_length={scale.max_response}",
-        "data.filter_overlong_prompts_workers=1",
+        *tiny_run_overrides(batch=scale.batch, n=scale.n, steps=scale.steps, prompt_len=scale.max_prompt,
+                            response_len=scale.max_response, micro=scale.batch * scale.n),
         f"actor_rollout_ref.actor.optim.lr={scale.lr}",
         f"data.seed={seed}", f"actor_rollout_ref.rollout.seed={seed}",
         f"lapo.stage1.falloff={scaled(rewards.FALLOFF, scale.max_response)}",
         f"lapo.stage2.sigma={scaled(rewards.SIGMA, scale.max_response)}",
-        f"trainer.total_training_steps={scale.steps}", f"trainer.save_freq={scale.steps}",
-        "trainer.test_freq=-1", "trainer.val_before_train=False", "trainer.logger=[console]",
     ]
 
 

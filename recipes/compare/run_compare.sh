@@ -9,7 +9,8 @@
 # Rows (--methods, comma-separated; default: base,acc_only,lapo,l1_exact,l1_max,thinkprune,dapo_overlong):
 #   base            the model as given (evaluation only)
 #   acc_only        +recipe=acc_only                          accuracy-only GRPO
-#   lapo            +recipe=lapo_stage1 -> lapo-verl plans -> +recipe=lapo_stage2: rows LAPO-D and LAPO-I
+#   lapo            +recipe=lapo_stage1 -> lapo-verl plans -> +recipe=lapo_stage2 (recipes/lib.sh lapo_chain,
+#                   as recipes/lapo_pipeline.sh): rows LAPO-D and LAPO-I
 #   l1_exact        +recipe=l1_exact                          L1-Exact
 #   l1_max          +recipe=l1_max (from the L1-Exact model with --l1-max-from-exact, as L1 did)
 #   thinkprune      +recipe=thinkprune, L = 4096 (ThinkPrune-4k; the 4k->3k->2k chain is recipes/thinkprune)
@@ -21,8 +22,11 @@
 #   range                   +recipe=lapo_stage2_range
 #   band_20_80, band_40_60  stage 1 with lapo.stage1.band=[0.2,0.8] | [0.4,0.6], then stage 2
 #
-# Rerunning the same command resumes: trained models ($OUT/models/<row>) and finished evaluations are kept.
+# Plans: lapo-verl plans' defaults (median; the ablations change only --statistic).
+# Rerunning the same command resumes: finished steps (markers in $OUT/.done/) are skipped. The terminal shows one
+# line per training step (QUIET=0: everything); every step's full log is in $OUT/logs/.
 set -euo pipefail
+# shellcheck disable=SC2034  # EXTRA, LAPO_STAGE1_ARGS: read by lib.sh
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib.sh
@@ -36,7 +40,7 @@ Options (environment variables in brackets):
   --model PATH        base model, Hugging Face dir or hub id            [MODEL] (required)
   --train FILE        training parquet (lapo-verl prepare-data)         [TRAIN] (required)
   --val FILE          validation parquet (default: --train)             [VAL]
-  --out DIR           output root: runs/ ckpt/ models/ results/ logs/   [OUT] (default: runs/compare)
+  --out DIR           output root: runs/ models/ plans/ results/ logs/  [OUT] (default: runs/compare)
   --gpus N            GPUs per node                                     [NGPUS] (default: 4, the paper's)
   --nnodes N          nodes                                             [NNODES] (default: 1)
   --methods LIST      rows to produce (see above)                       [METHODS]
@@ -55,13 +59,14 @@ MODEL=${MODEL:-}
 TRAIN=${TRAIN:-}
 VAL=${VAL:-}
 OUT=${OUT:-runs/compare}
-NGPUS=${NGPUS:-${GPUS:-4}}  # GPUS: the old name, still read
+NGPUS=${NGPUS:-4}
 NNODES=${NNODES:-1}
 METHODS=${METHODS:-base,acc_only,lapo,l1_exact,l1_max,thinkprune,dapo_overlong}
 PUBLISHED=${PUBLISHED:-deepscaler}
 L1_MAX_FROM_EXACT=${L1_MAX_FROM_EXACT:-0}
 CPU=${CPU:-0}
 EVAL_ARGS_STR=${EVAL_ARGS_STR:-}
+QUIET=${QUIET:-1}
 EXTRA=()
 
 while [[ $# -gt 0 ]]; do
@@ -92,73 +97,56 @@ EVAL_ARGS=()
 if [[ "$CPU" == 1 ]]; then
   lapo_cpu_env
   export RAY_TMPDIR=${RAY_TMPDIR:-$(mktemp -d /tmp/lapo_ray_XXXX)}
-  # plumbing only: 2 fixture problems per benchmark, 1 sample, 16 new tokens, transformers on CPU
+  # plumbing only: 2 fixture problems per benchmark, 1 sample, 16 new tokens (the tiny run's cap), transformers on CPU
   EVAL_ARGS=(--data fixtures --limit 2 --samples 1 --max-new-tokens 16 --backend transformers --device cpu)
 fi
 # shellcheck disable=SC2206
 [[ -n "$EVAL_ARGS_STR" ]] && EVAL_ARGS+=($EVAL_ARGS_STR)
 
 has() { [[ ",$METHODS," == *",$1,"* ]]; }
-ROWS=()        # results dirs, in table order
-NAMES=()
-row() { lapo_eval "$1" "$2"; ROWS+=("$OUT/results/$1"); NAMES+=("$3"); }
+row() { lapo_row "$1" "$2" "$3"; }
 
 lapo_log "compare: methods=$METHODS model=$MODEL out=$OUT cpu=$CPU gpus=$NGPUS"
 
 if has base; then row base "$MODEL" "base"; fi
 if has acc_only; then lapo_train acc_only "$MODEL" acc_only; row acc_only "$OUT/models/acc_only" "accuracy-only GRPO"; fi
 
-# LAPO: stage 1, plans, stage 2. Ablation rows reuse stage 1 (and band rows run their own stage 1).
-lapo_stage1() {  # NAME [OVERRIDE...]
-  local name=$1; shift
-  lapo_train "$name" "$MODEL" lapo_stage1 lapo.records.dir="$OUT/records/$name" "$@"
-}
-lapo_plans() {  # STAGE1_NAME STATISTIC -> path
-  local out="$OUT/plans/$1-$2.json"
-  [[ -f "$out" ]] || lapo-verl plans --records "$OUT/records/$1" --out "$out" --statistic "$2" --include-incomplete >&2
-  echo "$out"
-}
-lapo_stage2() {  # NAME STAGE1_NAME PLANS RECIPE [OVERRIDE...]
-  local name=$1 s1=$2 plans=$3 recipe=$4; shift 4
-  lapo_train "$name" "$OUT/models/$s1" "$recipe" lapo.plans_path="$plans" "$@"
+# LAPO: lapo_chain (stage 1, plans, stage 2). Ablation rows reuse stage 1 (band rows run their own chain).
+stage2() {  # NAME PLANS RECIPE LABEL: stage 2 from LAPO-D, then its row
+  lapo_train "$1" "$OUT/models/lapo_d" "$3" lapo.plans_path="$2"
+  row "$1" "$OUT/models/$1" "$4"
 }
 LAPO_ABLATIONS=(stat_mean stat_min before_think implicit range)
 need_lapo=0
 has lapo && need_lapo=1
 for a in "${LAPO_ABLATIONS[@]}"; do has "$a" && need_lapo=1; done
 if [[ $need_lapo == 1 ]]; then
-  lapo_stage1 lapo_d
-  median=$(lapo_plans lapo_d median)
+  median="$OUT/plans/lapo_d-median.json"
   if has lapo; then
+    lapo_chain lapo_d lapo_i "$MODEL" "$median"
     row lapo_d "$OUT/models/lapo_d" "LAPO-D"
-    lapo_stage2 lapo_i lapo_d "$median" lapo_stage2
     row lapo_i "$OUT/models/lapo_i" "LAPO-I"
+  else
+    lapo_train lapo_d "$MODEL" lapo_stage1
+    lapo_plans lapo_d "$median"
   fi
   for stat in mean min; do
     if has "stat_$stat"; then
-      lapo_stage2 "lapo_i_$stat" lapo_d "$(lapo_plans lapo_d "$stat")" lapo_stage2
-      row "lapo_i_$stat" "$OUT/models/lapo_i_$stat" "LAPO-I (plan statistic $stat)"
+      lapo_plans lapo_d "$OUT/plans/lapo_d-$stat.json" --statistic "$stat"
+      stage2 "lapo_i_$stat" "$OUT/plans/lapo_d-$stat.json" lapo_stage2 "LAPO-I (plan statistic $stat)"
     fi
   done
-  if has before_think; then
-    lapo_stage2 lapo_i_before_think lapo_d "$median" lapo_stage2_before_think
-    row lapo_i_before_think "$OUT/models/lapo_i_before_think" "LAPO-I (plan outside <think>)"
-  fi
-  if has implicit; then
-    lapo_stage2 lapo_i_implicit lapo_d "$median" lapo_stage2_implicit
-    row lapo_i_implicit "$OUT/models/lapo_i_implicit" "LAPO-I (no plan sentence, reward only)"
-  fi
-  if has range; then
-    lapo_stage2 lapo_i_range lapo_d "$median" lapo_stage2_range
-    row lapo_i_range "$OUT/models/lapo_i_range" "LAPO-I (range plan)"
-  fi
+  if has before_think; then stage2 lapo_i_before_think "$median" lapo_stage2_before_think "LAPO-I (plan outside <think>)"; fi
+  if has implicit; then stage2 lapo_i_implicit "$median" lapo_stage2_implicit "LAPO-I (no plan sentence, reward only)"; fi
+  if has range; then stage2 lapo_i_range "$median" lapo_stage2_range "LAPO-I (range plan)"; fi
 fi
 for band in 20_80 40_60; do
   if has "band_$band"; then
     lo=0.${band%_*}; hi=0.${band#*_}
-    lapo_stage1 "lapo_d_band_$band" "lapo.stage1.band=[$lo,$hi]"
+    LAPO_STAGE1_ARGS=("lapo.stage1.band=[$lo,$hi]")
+    lapo_chain "lapo_d_band_$band" "lapo_i_band_$band" "$MODEL" "$OUT/plans/lapo_d_band_$band-median.json"
+    LAPO_STAGE1_ARGS=()
     row "lapo_d_band_$band" "$OUT/models/lapo_d_band_$band" "LAPO-D (band P${band%_*}-P${band#*_})"
-    lapo_stage2 "lapo_i_band_$band" "lapo_d_band_$band" "$(lapo_plans "lapo_d_band_$band" median)" lapo_stage2
     row "lapo_i_band_$band" "$OUT/models/lapo_i_band_$band" "LAPO-I (band P${band%_*}-P${band#*_})"
   fi
 done
@@ -186,11 +174,6 @@ if has dapo_overlong; then
   row dapo_overlong "$OUT/models/dapo_overlong" "DAPO overlong"
 fi
 
-[[ ${#ROWS[@]} -gt 0 ]] || { echo "no rows produced: check --methods" >&2; exit 2; }
-names=$(IFS=,; echo "${NAMES[*]}")
-report=(lapo-verl report "${ROWS[@]}" --names "$names" --base "${NAMES[0]}" --out "$OUT/table.md"
-        --plot "$OUT/frontier.png" --title "lapo-verl comparison: $(basename "$MODEL")")
-[[ "$PUBLISHED" != none ]] && report+=(--published "$PUBLISHED")
-lapo_log "report: ${report[*]}"
-"${report[@]}"
+[[ ${#LAPO_ROWS[@]} -gt 0 ]] || { echo "no rows produced: check --methods" >&2; exit 2; }
+lapo_report --base "${LAPO_NAMES[0]}" --title "lapo-verl comparison: $(basename "$MODEL")"
 lapo_log "done: $OUT/table.md $OUT/frontier.png"

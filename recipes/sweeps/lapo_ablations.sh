@@ -16,7 +16,7 @@
 #
 # Variables: MODEL (stage-1 start / stage-2 start = the LAPO-D model for stage-2 sweeps), TRAIN, VAL, NGPUS,
 # OUT (lapo.output_root, default runs/sweeps), STAGE1_RECORDS (statistic: the stage-1 records dir),
-# CPU=1 (CPU backend, 2-step jobs).
+# CPU=1 (CPU backend, tiny 2-step jobs: recipes/lib.sh). Plans: lapo-verl plans' defaults but --statistic.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -35,7 +35,7 @@ EXTRA=("$@")
 MODEL=${MODEL:-}
 TRAIN=${TRAIN:-}
 VAL=${VAL:-${TRAIN}}
-NGPUS=${NGPUS:-${GPUS:-4}}  # GPUS: the old name, still read
+NGPUS=${NGPUS:-4}
 OUT=${OUT:-runs/sweeps}
 CPU=${CPU:-0}
 if [[ $DRY == 0 ]]; then

@@ -11,6 +11,7 @@
 # Outputs: $OUT/models/thinkprune-<L> (one HF model per round), $OUT/ckpt, $OUT/logs, and with --eval
 # $OUT/results/thinkprune-<L> plus $OUT/table.md / frontier.png.
 set -euo pipefail
+# shellcheck disable=SC2034  # EXTRA, EVAL_ARGS: read by lib.sh
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=../lib.sh
@@ -39,11 +40,12 @@ MODEL=${MODEL:-}
 TRAIN=${TRAIN:-}
 VAL=${VAL:-}
 OUT=${OUT:-runs/thinkprune}
-NGPUS=${NGPUS:-${GPUS:-4}}  # GPUS: the old name, still read
+NGPUS=${NGPUS:-4}
 NNODES=${NNODES:-1}
 LIMITS=${LIMITS:-}
 EVAL=${EVAL:-0}
 CPU=${CPU:-0}
+QUIET=${QUIET:-1}  # one line per training step; full logs in $OUT/logs/
 EXTRA=()
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -82,10 +84,10 @@ if [[ "$EVAL" == 1 ]]; then
 fi
 for L in $LIMITS; do
   name="thinkprune-$L"
-  # the round's cap L: through the CPU overrides in --cpu mode (a second override of the key would clash)
+  # the round's cap L: through the tiny-run sizes in --cpu mode (they set the same key)
   cap=()
   [[ "$CPU" == 1 ]] || cap=(data.max_response_length="$L")
-  CPU_RESPONSE_LEN=$L lapo_train "$name" "$start" thinkprune ${cap[@]+"${cap[@]}"}
+  TINY_RESPONSE_LEN=$L lapo_train "$name" "$start" thinkprune ${cap[@]+"${cap[@]}"}
   start="$OUT/models/$name"
   if [[ "$EVAL" == 1 ]]; then
     lapo_eval "$name" "$start"; rows+=("$OUT/results/$name"); names+=("ThinkPrune-$L")

@@ -22,7 +22,7 @@ def composed(tiny_bpe_dir):
     from hydra import compose, initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES
+    from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES, tiny_run_overrides
 
     GlobalHydra.instance().clear()
     with initialize_config_module(config_module="verl.trainer.config", version_base=None):
@@ -32,12 +32,7 @@ def composed(tiny_bpe_dir):
                 *CPU_TRAINER_OVERRIDES,
                 "algorithm.adv_estimator=grpo",
                 f"actor_rollout_ref.model.path={tiny_bpe_dir}",
-                "data.train_batch_size=4",
-                "actor_rollout_ref.rollout.n=2",
-                "actor_rollout_ref.actor.ppo_mini_batch_size=4",
-                "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4",
-                "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
-                "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4",
+                *tiny_run_overrides(),
             ],
         )
     GlobalHydra.instance().clear()
@@ -53,6 +48,38 @@ def test_overrides_land_where_intended(composed):
     assert cfg.trainer.device == "cpu" and cfg.trainer.n_gpus_per_node == 1
     assert cfg.ray_kwargs.ray_init.num_cpus == 8 and cfg.ray_kwargs.ray_init.num_gpus == 1
     assert cfg.transfer_queue.backend.SimpleStorage.num_data_storage_units == 1
+    # the tiny run (defaults: the recipes' --cpu runs)
+    assert cfg.data.train_batch_size == 4 and cfg.actor_rollout_ref.rollout.n == 2
+    assert cfg.data.max_response_length == 16 and cfg.trainer.total_training_steps == 2
+    assert cfg.trainer.save_freq == 2 and cfg.trainer.test_freq == -1 and cfg.trainer.val_before_train is False
+
+
+def test_tiny_run_sizes_and_errors():
+    from lapo_verl.cpu_backend.overrides import tiny_run_overrides
+
+    o = tiny_run_overrides(batch=8, n=4, steps=3, prompt_len=96, response_len=160, micro=32)
+    assert "data.train_batch_size=8" in o and "actor_rollout_ref.actor.ppo_mini_batch_size=8" in o
+    assert "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=32" in o
+    assert "trainer.total_training_steps=3" in o and "trainer.save_freq=3" in o
+    assert "data.max_prompt_length=96" in o and "data.max_response_length=160" in o
+    keys = [x.split("=", 1)[0] for x in o]
+    assert len(keys) == len(set(keys))
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        tiny_run_overrides(steps=0)
+
+
+def test_overrides_command_prints_the_same_lists(capsys):
+    import shlex
+
+    from lapo_verl.cli import main
+    from lapo_verl.cpu_backend.overrides import CPU_ENV, CPU_TRAINER_OVERRIDES, tiny_run_overrides
+
+    assert main(["overrides", "--cpu", "--tiny", "--steps", "4", "--n", "4"]) == 0
+    assert capsys.readouterr().out.splitlines() == [*CPU_TRAINER_OVERRIDES, *tiny_run_overrides(steps=4, n=4)]
+    assert main(["overrides", "--env"]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"export {k}={shlex.quote(v)}" for k, v in CPU_ENV.items()]
+    with pytest.raises(SystemExit):
+        main(["overrides"])
 
 
 def test_rollout_config_accepts_hf(composed):

@@ -26,13 +26,10 @@ else
   echo "[gpu_smoke] vLLM or a GPU is missing: running the chain on the CPU backend"
   backend=(CPU=1 NGPUS=1 COMMON_ARGS="")
 fi
-small="data.train_batch_size=8 actor_rollout_ref.rollout.n=8 actor_rollout_ref.actor.ppo_mini_batch_size=8
- actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=8 actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=8
- actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=8 data.max_prompt_length=512 data.max_response_length=128
- trainer.total_training_steps=$STEPS trainer.test_freq=-1 trainer.val_before_train=false trainer.logger=[console]"
-env "${backend[@]}" MODEL="$MODEL" TRAIN="$OUT/assets/data/train.parquet" VAL="$OUT/assets/data/val.parquet" \
-  EXPERIMENT=gpu_smoke OUTPUT_ROOT="$OUT/runs" SAVE_FREQ="$STEPS" EVAL_MODELS="lapo_i" \
-  STAGE1_ARGS="$(echo $small)" STAGE2_ARGS="$(echo $small)" \
+# tiny run of 8 prompts x 8 responses, 128-token answers (lapo-verl overrides --tiny), on either backend
+env "${backend[@]}" TINY=1 TINY_BATCH=8 TINY_N=8 TINY_PROMPT_LEN=512 TINY_RESPONSE_LEN=128 TINY_STEPS="$STEPS" \
+  MODEL="$MODEL" TRAIN="$OUT/assets/data/train.parquet" VAL="$OUT/assets/data/val.parquet" \
+  EXPERIMENT=gpu_smoke OUTPUT_ROOT="$OUT/runs" EVAL_MODELS="lapo_i" \
   EVAL_ARGS="--data fixtures --samples 2 --max-new-tokens 128 --no-progress" \
   bash "$here/recipes/lapo_pipeline.sh" 2>&1 | tee "$OUT/gpu_smoke.log"
 echo "[gpu_smoke] per-step times (s):"

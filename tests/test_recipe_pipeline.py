@@ -1,0 +1,159 @@
+"""The recipes/ scripts are one pipeline (recipes/lib.sh): the paper pipeline and the comparison script run the
+same steps, with one plans rule, one set of tiny-run overrides and resumable markers. Fast: ``lapo-verl`` and
+``python`` are replaced by stubs that log their arguments and write the files the next step reads, so the
+scripts' orchestration is checked without verl (the slow tests in tests/baselines and the quickstart train)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Paths as the recipes' config builds them: <output_root>/<experiment>/stage<S>-<tag>, checkpoints inside.
+_STUB_COMMON = r"""
+arg() { local k=$1; shift; for a in "$@"; do [[ $a == "$k="* ]] && { echo "${a#*=}"; return; }; done; echo "$2"; }
+opt() { local k=$1; shift; while [[ $# -gt 0 ]]; do [[ $1 == "$k" ]] && { echo "$2"; return; }; shift; done; }
+run_dir() {  # RECIPE ARGS...
+  local recipe=$1; shift
+  local stage=1; [[ $recipe == lapo_stage2* ]] && stage=2
+  echo "$(arg lapo.output_root runs/lapo "$@")/$(arg lapo.experiment lapo "$@")/stage$stage-tag"
+}
+echo "$(basename "$0") $*" >>"$STUB_CALLS"
+"""
+
+_LAPO_VERL = _STUB_COMMON + r"""
+case $1 in
+  overrides) exec "$REAL_PYTHON" -m lapo_verl.cli "$@" ;;
+  resolve)
+    shift; recipe=$1; shift; keys=(); while [[ $1 != -- ]]; do keys+=("$1"); shift; done; shift
+    for k in "${keys[@]}"; do
+      case $k in
+        lapo.run_dir) run_dir "$recipe" "$@" ;;
+        trainer.default_local_dir) echo "$(run_dir "$recipe" "$@")/checkpoints" ;;
+        lapo.experiment_dir) echo "$(arg lapo.output_root runs/lapo "$@")/$(arg lapo.experiment lapo "$@")" ;;
+        lapo.plans_path) echo "$(arg lapo.output_root runs/lapo "$@")/$(arg lapo.experiment lapo "$@")/plans.json" ;;
+      esac
+    done ;;
+  plans) out=$(opt --out "$@"); mkdir -p "$(dirname "$out")"; echo '{}' >"$out" ;;
+  eval) mkdir -p "$(opt --out "$@")" ;;
+  report) out=$(opt --out "$@"); mkdir -p "$(dirname "$out")"; echo "| table |" >"$out"; cat "$out" ;;
+  run) shift; while [[ $1 != -- ]]; do shift; done; shift; exec "$@" ;;
+esac
+"""
+
+_PYTHON = _STUB_COMMON + r"""
+[[ $1 == -m ]] || exit 3
+case $2 in
+  verl.trainer.main_ppo)
+    shift 2; recipe=${1#+recipe=}; shift
+    ck="$(run_dir "$recipe" "$@")/checkpoints"; mkdir -p "$ck/global_step_2/actor"; echo 2 >"$ck/latest_checkpointed_iteration.txt"
+    echo "step:2 - x:1" ;;
+  verl.model_merger) t=$(opt --target_dir "$@"); mkdir -p "$t"; echo '{}' >"$t/config.json" ;;
+  *) exit 4 ;;
+esac
+"""
+
+
+def _stubs(tmp_path: Path) -> dict[str, str]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("lapo-verl", _LAPO_VERL), ("python", _PYTHON)):
+        path = bin_dir / name
+        path.write_text("#!/usr/bin/env bash\nset -euo pipefail\n" + body)
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    env = {k: v for k, v in os.environ.items() if k not in ("GPUS", "NGPUS", "CPU", "QUIET", "COMMON_ARGS")}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", PYTHON=str(bin_dir / "python"), REAL_PYTHON=sys.executable,
+               STUB_CALLS=str(tmp_path / "calls.log"), PYTHONPATH=str(ROOT))
+    return env
+
+
+def _run(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[subprocess.CompletedProcess, list[str]]:
+    calls = Path(env["STUB_CALLS"])
+    calls.write_text("")
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc, calls.read_text().splitlines()
+
+
+def _trainings(calls: list[str]) -> list[str]:
+    return [c for c in calls if c.startswith("python -m verl.trainer.main_ppo")]
+
+
+def test_paper_pipeline_chain_markers_and_resume(tmp_path):
+    env = _stubs(tmp_path)
+    env.update(MODEL="base-model", TRAIN="t.parquet", VAL="v.parquet", EXPERIMENT="exp", OUTPUT_ROOT="out",
+               GPUS="2", COMMON_ARGS="trainer.total_epochs=1", STAGE2_ARGS="lapo.stage2.beta=0.7",
+               EVAL_ARGS="--samples 2", PUBLISHED="deepscaler")
+    proc, calls = _run(["bash", str(ROOT / "recipes/lapo_pipeline.sh")], env, tmp_path)
+    assert "GPUS is deprecated" in proc.stderr and proc.stderr.count("GPUS is deprecated") == 1
+    s1, s2 = _trainings(calls)
+    assert "+recipe=lapo_stage1" in s1 and "actor_rollout_ref.model.path=base-model" in s1
+    assert "trainer.n_gpus_per_node=2" in s1 and "trainer.total_epochs=1" in s1 and "beta" not in s1
+    assert "lapo.output_root=out" in s1 and "lapo.experiment=exp" in s1
+    assert "+recipe=lapo_stage2" in s2 and "actor_rollout_ref.model.path=out/exp/models/lapo_d" in s2
+    assert "lapo.plans_path=out/exp/plans.json" in s2 and "lapo.stage2.beta=0.7" in s2
+    # the one plans rule: lapo-verl plans' defaults on the stage-1 run directory
+    plans = [c for c in calls if c.startswith("lapo-verl plans")]
+    assert plans == ["lapo-verl plans --run out/exp/stage1-tag --out out/exp/plans.json --hist out/exp/plans_hist.png"]
+    evals = [c for c in calls if c.startswith("lapo-verl eval")]
+    assert [e.split("--name ")[1].split()[0] for e in evals] == ["base", "lapo_d", "lapo_i"]
+    assert all("--samples 2" in e for e in evals)
+    report = [c for c in calls if c.startswith("lapo-verl report")][0]
+    assert "--published deepscaler" in report and "--names base,lapo_d,lapo_i" in report
+    for name in ("train_lapo_d", "plans_plans", "train_lapo_i", "eval_base", "eval_lapo_d", "eval_lapo_i"):
+        assert (tmp_path / "out/exp/.done" / name).is_file(), name
+    assert (tmp_path / "out/exp/logs/lapo_d.log").read_text().count("step:2 -") == 1
+    # rerun: every step is skipped, the report is written again
+    _, again = _run(["bash", str(ROOT / "recipes/lapo_pipeline.sh")], env, tmp_path)
+    assert not _trainings(again) and not [c for c in again if c.startswith(("lapo-verl plans", "lapo-verl eval"))]
+
+
+def test_compare_uses_the_same_chain_and_plans_rule(tmp_path):
+    env = _stubs(tmp_path)
+    (tmp_path / "t.parquet").write_text("")
+    env["RAY_TMPDIR"] = str(tmp_path / "ray")
+    proc, calls = _run(["bash", str(ROOT / "recipes/compare/run_compare.sh"), "--cpu", "--model", "m",
+                        "--train", "t.parquet", "--out", "cmp", "--methods", "base,lapo,stat_mean,acc_only",
+                        "--published", "none"], env, tmp_path)
+    trainings = _trainings(calls)
+    recipes = [t.split()[3] for t in trainings]
+    assert recipes == ["+recipe=acc_only", "+recipe=lapo_stage1", "+recipe=lapo_stage2", "+recipe=lapo_stage2"]
+    out = tmp_path / "cmp"
+    plans = [c for c in calls if c.startswith("lapo-verl plans")]
+    run1 = f"{out}/runs/lapo_d/stage1-tag"
+    assert plans == [
+        f"lapo-verl plans --run {run1} --out {out}/plans/lapo_d-median.json --hist {out}/plans/lapo_d-median_hist.png",
+        f"lapo-verl plans --run {run1} --out {out}/plans/lapo_d-mean.json --hist {out}/plans/lapo_d-mean_hist.png "
+        "--statistic mean",
+    ]
+    assert f"lapo.plans_path={out}/plans/lapo_d-mean.json" in trainings[3]
+    assert f"actor_rollout_ref.model.path={out}/models/lapo_d" in trainings[3]
+    # --cpu: the CPU backend's overrides and the one tiny run, each key once
+    keys = [o.split("=", 1)[0] for o in trainings[0].split()[4:]]
+    assert "trainer.device" in keys and "data.train_batch_size" in keys and len(keys) == len(set(keys))
+    from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES, tiny_run_overrides
+
+    assert all(o in trainings[0].split() for o in [*CPU_TRAINER_OVERRIDES, *tiny_run_overrides()])
+    report = [c for c in calls if c.startswith("lapo-verl report")][0]
+    assert "--names base,accuracy-only GRPO,LAPO-D,LAPO-I,LAPO-I (plan statistic mean)" in report
+    assert "--published" not in report
+    # QUIET by default: one line per training step through lapo-verl run, full log in $OUT/logs
+    assert f"lapo-verl run --log {out}/logs/acc_only.log --label train acc_only --steps 2 --" in "\n".join(calls)
+    assert f"lapo-verl run --log {out}/logs/eval-base.log --label eval base -- lapo-verl eval" in "\n".join(calls)
+
+
+def test_only_lib_sh_builds_training_and_plans_commands():
+    """One owner: no recipe script runs main_ppo (except the sweeps' Hydra multiruns) or lapo-verl plans itself."""
+    for script in (ROOT / "recipes").rglob("*.sh"):
+        if script.name == "lib.sh":
+            continue
+        text = "\n".join(line for line in script.read_text().splitlines() if not line.lstrip().startswith("#"))
+        if script.name != "lapo_ablations.sh":
+            assert "verl.trainer.main_ppo" not in text, script
+            assert "lapo-verl plans" not in text, script
+        assert "train_batch_size" not in text and "CPU_TRAINER_OVERRIDES" not in text, script
+        assert "${GPUS" not in text, script
