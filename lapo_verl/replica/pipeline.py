@@ -26,14 +26,14 @@ from lapo_verl.replica import task
 class Scale:
     """Training size (same for every arm). ``full`` is the frozen setting of docs/replica-design.md."""
 
-    steps: int = 16                # per training run (acc-only, stage 1, stage 2)
+    steps: int = 24                # per training run (acc-only, stage 1, stage 2)
     batch: int = 16                # prompts per step
     n: int = 8                     # responses per prompt (the paper's G)
     lr: float = 2e-4
     max_response: int = 160
     max_prompt: int = 96
     eval_n: int = task.EVAL_SIZE
-    warmup_steps: int = 1200
+    warmup_steps: int = 1500
     timeout_s: int = 1800          # per training run
 
     @property
@@ -196,7 +196,7 @@ def run_seed(s: Seed) -> None:
     s.stage("merge_lapo_i", lambda: merge(s, "lapo_stage2", "lapo_i"))
     for name, model, p in (("base", s.base, None), ("acc_only", models / "acc_only", None),
                            ("lapo_d", models / "lapo_d", None), ("lapo_i", models / "lapo_i", None),
-                           ("lapo_i_plan", models / "lapo_i", plans)):
+                           ("lapo_i_plan", models / "lapo_i", plans), ("base_plan", s.base, plans)):
         s.stage(f"eval_{name}", lambda name=name, model=model, p=p: evaluate(s, name, model, p))
 
 
@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         log("data: writing train/val parquet (lapo-verl prepare-data) and the held-out set")
         build_data(data, n_train=scale.train_n)
     base = build_base_model(out / "cache", WarmupSettings(steps=scale.warmup_steps), log=log)
+    if (base / "base_check.json").is_file():
+        (out / "base_check.json").write_bytes((base / "base_check.json").read_bytes())
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
     for seed in seeds:
         run_seed(Seed(out, seed, scale, data, base))

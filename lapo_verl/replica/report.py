@@ -8,9 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODELS = ("base", "acc_only", "lapo_d", "lapo_i", "lapo_i_plan")
+MODELS = ("base", "acc_only", "lapo_d", "lapo_i", "lapo_i_plan", "base_plan")
 LABELS = {"base": "base (warm-up)", "acc_only": "accuracy-only GRPO", "lapo_d": "LAPO-D (stage 1)",
-          "lapo_i": "LAPO-I (stage 2, no plan)", "lapo_i_plan": "LAPO-I, plans given"}
+          "lapo_i": "LAPO-I (stage 2, no plan)", "lapo_i_plan": "LAPO-I, plans given",
+          "base_plan": "base, same plans given (reference)"}
 
 
 def mean_spread(xs: list[float | None]) -> tuple[float | None, float | None]:
@@ -199,12 +200,14 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
         lines += ["## Plans", ""]
         for s in seeds:
             ip, i = res[s].get("lapo_i_plan"), res[s].get("lapo_i")
-            if ip and "adherence" in ip:
-                a = ip["adherence"]
-                lines.append(f"- seed {s}, LAPO-I with plans given (level plans {ip.get('level_plans')}): "
-                             f"|len - plan| / plan median {100 * a['median']:.1f}%, p25 {100 * a['p25']:.1f}%, "
-                             f"p75 {100 * a['p75']:.1f}%, p90 {100 * a['p90']:.1f}%; within 10%: "
-                             f"{100 * a['within_10pct']:.0f}%, within 25%: {100 * a['within_25pct']:.0f}%")
+            for key, who in (("lapo_i_plan", "LAPO-I"), ("base_plan", "base (reference: what the warm-up alone does)")):
+                r = res[s].get(key)
+                if r and "adherence" in r:
+                    a = r["adherence"]
+                    lines.append(f"- seed {s}, {who} with plans given (level plans {r.get('level_plans')}): "
+                                 f"|len - plan| / plan median {100 * a['median']:.1f}%, p25 {100 * a['p25']:.1f}%, "
+                                 f"p75 {100 * a['p75']:.1f}%, p90 {100 * a['p90']:.1f}%; within 10%: "
+                                 f"{100 * a['within_10pct']:.0f}%, within 25%: {100 * a['within_25pct']:.0f}%")
             if i is not None:
                 err = i.get("stated_plan_rel_error_median")
                 lines.append(f"- seed {s}, LAPO-I without a plan states one itself in {100 * i.get('stated_plan_fraction', 0):.1f}% "
@@ -235,6 +238,15 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
             lines.append(f"| {st} | " + " | ".join(str(times[s].get(st, "-")) for s in seeds) + " |")
         lines.append("| **sum (one seed, warm-up and data excluded)** | " +
                      " | ".join(f"{sum(times[s].values()) / 60:.1f} min" for s in seeds) + " |")
+    check = out / "base_check.json"
+    if check.is_file():
+        bc = json.loads(check.read_text())
+        lines += ["", "## Base model check (warm-up seed problems, never the held-out set; T = 0.6)", "",
+                  "| d | accuracy % | first pass exact % | re-check pass exact % | mean re-checks | mean tokens | "
+                  "true-length plan given: median rel. error |", "|---" * 7 + "|"]
+        for lv, r in sorted(bc["per_level"].items(), key=lambda kv: int(kv[0])):
+            lines.append(f"| {lv} | {r['accuracy']} | {r['first_pass_exact']} | {r['recheck_exact']} | "
+                         f"{r['mean_rechecks']} | {r['mean_tokens']} | {r['plan_rel_error_median']} |")
     notes = docs / "results-cpu-notes.md"
     if notes.is_file():
         lines += ["", notes.read_text().rstrip()]

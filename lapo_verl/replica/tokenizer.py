@@ -45,7 +45,7 @@ def training_text() -> list[str]:
     for p in task.make_problems(120, 99, "tok"):
         out.append(f"<|im_start|>user\n{build_messages(p.text)[0]['content']}<|im_end|>\n")
         out.append("<|im_start|>assistant\n<think>\n" + render_plan(rng.randint(1, 999)) + "\n")
-        out.append(task.trace(p, rng, slip=0.2)[0])
+        out.append(task.trace(p, rng)[0])
     out += ["<|im_start|>system\n", "<|im_start|>assistant\n"]
     return out * 3
 

@@ -1,8 +1,14 @@
 """The over-thinking base model: a tiny Qwen2ForCausalLM (float32) trained by plain torch SFT on
-:func:`lapo_verl.replica.task.trace` responses (slips in the first pass, 0..3 random re-checks).
+:func:`lapo_verl.replica.task.trace` responses (coin-flip slips in a hasty first pass, a right-skewed random
+number of re-checks, independent of the difficulty).
 
 Prompts are rendered exactly as verl's agent loop renders them (chat template with the generation
-prompt, which opens ``<think>``); the loss covers the response and the closing ``<|im_end|>`` only.
+prompt, which opens ``<think>``); the loss covers the response and the closing ``<|im_end|>`` only. A
+fraction of the traces (``plan_fraction``) carry the stage-2 plan sentence with the trace's true length,
+inserted exactly as the stage-2 agent loop inserts it: a real reasoning model can read a number in its
+context, a 0.6M-parameter model has to be shown once what the sentence means (the stage-2 plans then come
+from stage 1, not from the trace). After training, :func:`check_base` measures the base per level on
+problems of the warm-up's own seed (never the held-out set) and writes ``base_check.json``.
 The result is cached under ``<cache>/base-<digest of the settings>``.
 """
 
@@ -22,7 +28,7 @@ from lapo_verl.prompts import build_messages
 from lapo_verl.replica import task
 from lapo_verl.replica.tokenizer import build_tokenizer, vocabulary
 
-VERSION = 1  # bump when the trace format or the training loop changes
+VERSION = 2  # bump when the trace format or the training loop changes
 
 
 @dataclass(frozen=True)
@@ -33,24 +39,29 @@ class WarmupSettings:
     kv_heads: int = 2
     intermediate: int = 384
     max_positions: int = 320
-    steps: int = 1200
-    batch: int = 16
+    steps: int = 1500
+    batch: int = 32
     lr: float = 3e-3
-    slip: float = 0.12
-    max_checks: int = 3
-    n_problems: int = 20000
+    slip: float = task.TRAP_SLIP
+    continue_p: float = task.RECHECK_CONTINUE
+    max_checks: int = task.MAX_CHECKS
+    plan_fraction: float = 0.5
+    n_problems: int = 40000
     seed: int = 0
     version: int = VERSION
 
     def digest(self) -> str:
-        task_knobs = {"levels": task.LEVELS, "max_value": task.MAX_VALUE, "start_max": task.START_MAX}
+        task_knobs = {"levels": task.LEVELS, "max_value": task.MAX_VALUE, "start_max": task.START_MAX,
+                      "trap_operand": task.TRAP_OPERAND}
         blob = json.dumps({**asdict(self), "vocab": vocabulary(), "task": task_knobs}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
 
 
-def prompt_ids(tok, problem: task.Problem) -> list[int]:
-    text = tok.apply_chat_template(build_messages(problem.text), add_generation_prompt=True, tokenize=False)
-    return tok(text, add_special_tokens=False)["input_ids"]
+def prompt_ids(tok, problem: task.Problem, plan: int | None = None) -> list[int]:
+    """Prompt ids as verl renders them; with ``plan``, exactly as the stage-2 agent loop inserts it."""
+    from lapo_verl.replica.evaluate import render
+
+    return render(tok, problem.text, plan)
 
 
 def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSettings(), log=print) -> Path:
@@ -62,9 +73,8 @@ def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSet
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    # one thread + eager attention: on a shared 2-core box, 2 threads spin against other jobs (measured 8-15x
-    # slower per step under load) and sdpa's masked path is ~2x slower than eager at these sizes
-    torch.set_num_threads(1)
+    # eager attention: sdpa's masked path is ~2x slower than eager at these sizes
+    torch.set_num_threads(threads())
     torch.manual_seed(settings.seed)
     rng = random.Random(settings.seed)
     tmp = out.with_name(out.name + ".tmp")
@@ -84,10 +94,12 @@ def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSet
     eos = tok.eos_token_id
     examples = []
     for p in problems:
-        resp, _ = task.trace(p, rng, slip=settings.slip, max_checks=settings.max_checks)
-        pi = prompt_ids(tok, p)
+        resp, _ = task.trace(p, rng, slip=settings.slip, continue_p=settings.continue_p,
+                             max_checks=settings.max_checks)
         ri = tok(resp, add_special_tokens=False)["input_ids"] + [eos]
-        examples.append((pi, ri))
+        # the plan counts generated tokens incl. EOS, as verl's response length (and so stage 1) does
+        plan = len(ri) if rng.random() < settings.plan_fraction else None
+        examples.append((prompt_ids(tok, p, plan), ri))
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.98), weight_decay=0.0)
     warm = max(1, settings.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -116,6 +128,9 @@ def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSet
     model.generation_config = GenerationConfig(eos_token_id=[eos], pad_token_id=tok.pad_token_id, do_sample=True)
     model.save_pretrained(str(tmp))
     (tmp / "warmup_settings.json").write_text(json.dumps(asdict(settings), indent=1))
+    model.eval()
+    check = check_base(model, tok, settings, log=log)
+    (tmp / "base_check.json").write_text(json.dumps(check, indent=1))
     (tmp / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
     if out.exists():
         import shutil
@@ -123,6 +138,85 @@ def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSet
         shutil.rmtree(out)
     tmp.rename(out)
     return out
+
+
+def threads() -> int:
+    import os
+
+    return max(1, min(2, len(os.sched_getaffinity(0))))
+
+
+def parse_trace(text: str) -> tuple[list[str], str | None]:
+    """The passes (lines before ``</think>``) and the boxed answer of a response.
+
+    >>> parse_trace("+1=2 -1=1\\ncheck +1=2 -1=1\\n</think>\\n\\\\boxed{1}")
+    (['+1=2 -1=1', 'check +1=2 -1=1'], '1')
+    """
+    head, _, tail = text.partition("</think>")
+    passes = [ln.strip() for ln in head.strip().split("\n") if ln.strip()]
+    answer = None
+    if "\\boxed{" in tail:
+        answer = tail.split("\\boxed{", 1)[1].split("}", 1)[0]
+    return passes, answer
+
+
+def check_base(model, tok, settings: WarmupSettings, n_per_level: int = 40, log=print) -> dict:
+    """The base model per level on problems of the warm-up's own seed (never the held-out set), sampled as the
+    evaluation samples (T = 0.6, top-p 0.95): accuracy, how often the first pass and a re-check pass are
+    exactly the correct chain, mean re-checks, and with the true-length plan of a fresh trace given, the
+    median |len - plan| / plan. Fails loudly if re-check passes are not reliable: then the base has not
+    learned the arithmetic and nothing downstream is meaningful."""
+    import statistics
+
+    import torch
+
+    problems = [p for p in task.make_problems(n_per_level * len(task.LEVELS), settings.seed + 777, "check")]
+    rng = random.Random(settings.seed + 778)
+    eos = tok.eos_token_id
+    rows = []
+    for with_plan in (False, True):
+        prompts, plans = [], []
+        for p in problems:
+            resp, _ = task.trace(p, rng, slip=settings.slip, continue_p=settings.continue_p,
+                                 max_checks=settings.max_checks)
+            plan = len(tok(resp, add_special_tokens=False)["input_ids"]) + 1 if with_plan else None
+            prompts.append(prompt_ids(tok, p, plan))
+            plans.append(plan)
+        width = max(map(len, prompts))
+        ids = torch.full((len(prompts), width), tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, pr in enumerate(prompts):
+            ids[i, width - len(pr):] = torch.tensor(pr)
+            mask[i, width - len(pr):] = 1
+        torch.manual_seed(settings.seed + 779)
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=192, do_sample=True,
+                                 temperature=0.6, top_p=0.95, top_k=0, eos_token_id=[eos],
+                                 pad_token_id=tok.pad_token_id)
+        for p, plan, row in zip(problems, plans, out[:, width:].tolist()):
+            n = row.index(eos) + 1 if eos in row else len(row)
+            passes, answer = parse_trace(tok.decode(row[:n], skip_special_tokens=False))
+            good = task.render_pass(p.start, p.ops, task.chain_values(p.start, p.ops))
+            rows.append(dict(level=p.level, plan=plan, n=n, correct=answer == str(p.answer),
+                             first_ok=bool(passes) and passes[0] == good,
+                             checks=[q == f"{task.CHECK_WORD} {good}" for q in passes[1:]]))
+    report: dict = {"per_level": {}}
+    for lv in task.LEVELS:
+        free = [r for r in rows if r["level"] == lv and r["plan"] is None]
+        planned = [r for r in rows if r["level"] == lv and r["plan"] is not None]
+        checks = [c for r in free for c in r["checks"]]
+        report["per_level"][str(lv)] = {
+            "accuracy": round(100 * sum(r["correct"] for r in free) / len(free), 1),
+            "first_pass_exact": round(100 * sum(r["first_ok"] for r in free) / len(free), 1),
+            "recheck_exact": round(100 * sum(checks) / len(checks), 1) if checks else None,
+            "mean_rechecks": round(sum(len(r["checks"]) for r in free) / len(free), 2),
+            "mean_tokens": round(sum(r["n"] for r in free) / len(free), 1),
+            "plan_rel_error_median": round(statistics.median(abs(r["n"] - r["plan"]) / r["plan"] for r in planned), 3),
+        }
+        log(f"[warmup] check d={lv}: " + "  ".join(f"{k} {v}" for k, v in report["per_level"][str(lv)].items()))
+    all_checks = [c for r in rows if r["plan"] is None for c in r["checks"]]
+    report["recheck_exact"] = round(100 * sum(all_checks) / max(1, len(all_checks)), 1)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,8 @@ from lapo_verl.replica.evaluate import quantile, ranks, spearman, summarize
 def test_generator_is_bit_for_bit_and_disjoint():
     a, b = task.eval_problems(), task.eval_problems()
     assert a == b and task.digest(a) == task.digest(b)
-    # frozen: the held-out set of docs/replica-design.md
-    assert task.digest(a) == "ce094ae235d697e4e9b3c0a1e7f7234bb39d06638a745b063a1dfdc9739c6e39"
+    # frozen: the held-out set of docs/replica-design.md (version 2)
+    assert task.digest(a) == "007b3a815282d27812d1a0d0d375ea62038131885bf8c0d03123f503f2588dc9"
     assert len(a) == 600 and {p.level for p in a} == set(task.LEVELS)
     assert all(sum(p.level == lv for p in a) == 100 for lv in task.LEVELS)
     train = task.train_problems(1200)
@@ -25,8 +25,8 @@ def test_generator_is_bit_for_bit_and_disjoint():
 
 
 def test_problem_semantics():
-    p = task.Problem("x", 3, 7, (("+", 5), ("-", 3), ("+", 8)))
-    assert p.text == "Compute 7+5-3+8." and p.answer == 17
+    p = task.Problem("x", 3, 7, (("-", 5), ("+", 3), ("+", 1)))
+    assert p.text == "Compute 7-5+3+1." and p.answer == 6
     for q in task.train_problems(300):
         vals = task.chain_values(q.start, q.ops)
         assert len(vals) == q.level and all(0 <= v <= task.MAX_VALUE for v in vals)
@@ -77,7 +77,7 @@ def test_traces_graded_by_project_grader(tok):
     rng = random.Random(0)
     checks_seen, right, wrong = set(), 0, 0
     for p in task.train_problems(120):
-        resp, checks = task.trace(p, rng, slip=0.3)
+        resp, checks = task.trace(p, rng)
         checks_seen.add(checks)
         g = grade(resp + "<|im_end|>", str(p.answer), reasoning_prefilled=True)
         last = task.chain_values(p.start, p.ops)[-1] if checks else None
@@ -86,9 +86,24 @@ def test_traces_graded_by_project_grader(tok):
         right += g.correct
         wrong += not g.correct
         assert tok.decode(tok.encode(resp, add_special_tokens=False)) == resp
-    assert checks_seen == {0, 1, 2, 3} and wrong > 0 and right > wrong
+    assert {0, 1, 2, 3} <= checks_seen <= set(range(task.MAX_CHECKS + 1)) and wrong > 0 and right > wrong
     # no </think>: no answer, as verl's reward manager grades a prefilled reasoning
     assert not grade("+5=12\n\\boxed{12}", "12", reasoning_prefilled=True).correct
+
+
+def test_hasty_pass_slips_only_on_large_operands_and_checks_are_skewed():
+    rng = random.Random(1)
+    p = task.Problem("x", 4, 2, (("+", 6), ("-", 3), ("+", 1), ("-", 5)))
+    firsts = [task.hasty_values(rng, p.start, p.ops) for _ in range(2000)]
+    good = task.chain_values(p.start, p.ops)
+    assert all(f[1:] == [v if f[0] == good[0] else (v + 1) % 10 for v in good[1:]] for f in firsts)  # propagates
+    wrong = sum(f[0] != good[0] for f in firsts) / len(firsts)
+    assert 0.45 < wrong < 0.55 and all(f[0] in (good[0], good[0] + 1) for f in firsts)
+    small = task.Problem("y", 2, 5, (("+", 1), ("-", 2)))
+    assert all(task.hasty_values(rng, small.start, small.ops) == [6, 4] for _ in range(200))
+    ks = [task.draw_checks(rng) for _ in range(20000)]
+    assert abs(ks.count(0) / len(ks) - 0.4) < 0.02 and max(ks) == task.MAX_CHECKS
+    assert sorted(ks)[len(ks) // 2] == 1 and sum(ks) / len(ks) > 1.3  # right-skewed: mean above median
 
 
 def test_rank_maths():

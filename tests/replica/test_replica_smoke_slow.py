@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 STAGES = ["train_acc_only", "merge_acc_only", "train_lapo_stage1", "merge_lapo_d", "plans", "train_lapo_stage2",
-          "merge_lapo_i", "eval_base", "eval_acc_only", "eval_lapo_d", "eval_lapo_i", "eval_lapo_i_plan"]
+          "merge_lapo_i", "eval_base", "eval_acc_only", "eval_lapo_d", "eval_lapo_i", "eval_lapo_i_plan", "eval_base_plan"]
 
 
 @pytest.mark.slow
@@ -26,7 +26,7 @@ def test_cpu_replica_smoke(tmp_path):
         assert (out / "seed1" / ".done" / st).is_file(), f"stage {st} did not finish"
     res = json.loads((docs / "results-cpu.json").read_text())
     models = res["per_seed"]["1"]
-    assert set(models) == {"base", "acc_only", "lapo_d", "lapo_i", "lapo_i_plan"}
+    assert set(models) == {"base", "acc_only", "lapo_d", "lapo_i", "lapo_i_plan", "base_plan"}
     for name, summary in models.items():
         assert set(summary["per_level"]) == {"1", "2", "3", "4", "5", "6"}, name
         assert 0 <= summary["accuracy"] <= 100 and summary["mean_tokens"] > 0
