@@ -126,8 +126,8 @@ def format_report(problems: list[MissingInput], recipe_hint: str = "") -> str:
     return "\n".join(lines)
 
 
-class LapoSettingsInvalid(SystemExit):
-    """Exit status 2 with the invalid ``lapo`` setting; a ``SystemExit`` so Hydra does not bury it."""
+class PreflightExit(SystemExit):
+    """Exit status 2 carrying a report; a ``SystemExit`` so Hydra does not bury it under a traceback."""
 
     def __init__(self, report: str) -> None:
         super().__init__(2)
@@ -135,6 +135,10 @@ class LapoSettingsInvalid(SystemExit):
 
     def __str__(self) -> str:
         return self.report
+
+
+class LapoSettingsInvalid(PreflightExit):
+    """A ``lapo`` setting is invalid."""
 
 
 def check_settings(cfg: DictConfig) -> None:
@@ -152,15 +156,8 @@ def check_settings(cfg: DictConfig) -> None:
         raise LapoSettingsInvalid(report) from None
 
 
-class LapoInputsMissing(SystemExit):
-    """Exit status 2 with the report; a ``SystemExit`` so Hydra does not bury it under a traceback."""
-
-    def __init__(self, report: str) -> None:
-        super().__init__(2)
-        self.report = report
-
-    def __str__(self) -> str:
-        return self.report
+class LapoInputsMissing(PreflightExit):
+    """An input of the run (data file, model, plans file) is missing."""
 
 
 def check(cfg: DictConfig) -> None:

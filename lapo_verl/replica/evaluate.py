@@ -164,6 +164,26 @@ def render(tok, problem: str, plan: int | None) -> list[int]:
     return ids
 
 
+def sample(model, tok, prompts: list[list[int]], *, max_new_tokens: int, temperature: float = 0.6,
+           top_p: float = 0.95, seed: int = 0) -> list[list[int]]:
+    """One sampled continuation per prompt (left-padded batch, float32, seeded): the generated ids, up to
+    ``max_new_tokens`` (EOS included when reached; padding after it left as generated)."""
+    import torch
+
+    width = max(map(len, prompts))
+    ids = torch.full((len(prompts), width), tok.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, pr in enumerate(prompts):
+        ids[i, width - len(pr):] = torch.tensor(pr)
+        mask[i, width - len(pr):] = 1
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=True,
+                             temperature=temperature, top_p=top_p, top_k=0, eos_token_id=[tok.eos_token_id],
+                             pad_token_id=tok.pad_token_id)
+    return out[:, width:].tolist()
+
+
 def evaluate(model_dir: str | Path, problems: list[dict], *, plans: dict[int, int] | None = None,
              max_new_tokens: int = 192, temperature: float = 0.6, top_p: float = 0.95, seed: int = 0,
              batch_size: int = 200, log=print) -> list[dict[str, Any]]:
@@ -182,18 +202,9 @@ def evaluate(model_dir: str | Path, problems: list[dict], *, plans: dict[int, in
     for start in range(0, len(problems), batch_size):
         chunk = problems[start : start + batch_size]
         prompts = [render(tok, p["problem"], plans.get(int(p["level"])) if plans else None) for p in chunk]
-        width = max(map(len, prompts))
-        ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for i, pr in enumerate(prompts):
-            ids[i, width - len(pr):] = torch.tensor(pr)
-            mask[i, width - len(pr):] = 1
-        torch.manual_seed(seed * 1_000_003 + start)
-        with torch.no_grad():
-            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=True,
-                                 temperature=temperature, top_p=top_p, top_k=0, eos_token_id=[eos],
-                                 pad_token_id=tok.pad_token_id)
-        for p, pr, row in zip(chunk, prompts, out[:, width:].tolist()):
+        rows = sample(model, tok, prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                      seed=seed * 1_000_003 + start)
+        for p, pr, row in zip(chunk, prompts, rows):
             n, truncated = len(row), True
             if eos in row:
                 n, truncated = row.index(eos) + 1, False

@@ -199,7 +199,7 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
         plots(res, docs)
         lines += ["## Plans", ""]
         for s in seeds:
-            ip, i = res[s].get("lapo_i_plan"), res[s].get("lapo_i")
+            i = res[s].get("lapo_i")
             for key, who in (("lapo_i_plan", "LAPO-I"), ("base_plan", "base (reference: what the warm-up alone does)")):
                 r = res[s].get(key)
                 if r and "adherence" in r:

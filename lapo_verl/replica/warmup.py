@@ -24,7 +24,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lapo_verl.prompts import build_messages
 from lapo_verl.replica import task
 from lapo_verl.replica.tokenizer import build_tokenizer, vocabulary
 
@@ -168,7 +167,7 @@ def check_base(model, tok, settings: WarmupSettings, n_per_level: int = 40, log=
     learned the arithmetic and nothing downstream is meaningful."""
     import statistics
 
-    import torch
+    from lapo_verl.replica.evaluate import sample
 
     problems = [p for p in task.make_problems(n_per_level * len(task.LEVELS), settings.seed + 777, "check")]
     rng = random.Random(settings.seed + 778)
@@ -182,18 +181,9 @@ def check_base(model, tok, settings: WarmupSettings, n_per_level: int = 40, log=
             plan = len(tok(resp, add_special_tokens=False)["input_ids"]) + 1 if with_plan else None
             prompts.append(prompt_ids(tok, p, plan))
             plans.append(plan)
-        width = max(map(len, prompts))
-        ids = torch.full((len(prompts), width), tok.pad_token_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for i, pr in enumerate(prompts):
-            ids[i, width - len(pr):] = torch.tensor(pr)
-            mask[i, width - len(pr):] = 1
-        torch.manual_seed(settings.seed + 779)
-        with torch.no_grad():
-            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=192, do_sample=True,
-                                 temperature=0.6, top_p=0.95, top_k=0, eos_token_id=[eos],
-                                 pad_token_id=tok.pad_token_id)
-        for p, plan, row in zip(problems, plans, out[:, width:].tolist()):
+        generated = sample(model, tok, prompts, max_new_tokens=192, temperature=0.6, top_p=0.95,
+                           seed=settings.seed + 779)
+        for p, plan, row in zip(problems, plans, generated):
             n = row.index(eos) + 1 if eos in row else len(row)
             passes, answer = parse_trace(tok.decode(row[:n], skip_special_tokens=False))
             good = task.render_pass(p.start, p.ops, task.chain_values(p.start, p.ops))
