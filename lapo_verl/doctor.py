@@ -15,8 +15,8 @@ import sys
 import textwrap
 from dataclasses import dataclass
 
-REWARD_MANAGERS = ("lapo_stage1", "lapo_stage2", "lapo_acc_only", "lapo_l1_exact", "lapo_l1_max", "lapo_thinkprune",
-                   "lapo_stage2_range")
+# what lapo_verl.verl_ext.reward_managers registers (tests/test_doctor_lists.py keeps the two in step)
+REWARD_MANAGERS = ("lapo_stage1", "lapo_stage2", "lapo_acc_only", "lapo_l1_exact", "lapo_l1_max", "lapo_thinkprune")
 ADV_ESTIMATORS = ("lapo_stage1", "lapo_grpo")
 RECIPES = ("lapo_stage1", "lapo_stage2")
 UNDECLARED_VERL_DEPS = ("cachetools", "uvicorn", "fastapi", "starlette", "transfer_queue")
