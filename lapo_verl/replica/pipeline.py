@@ -34,6 +34,7 @@ class Scale:
     max_prompt: int = 96
     eval_n: int = task.EVAL_SIZE
     warmup_steps: int = 1500
+    check_per_level: int = 40      # base check (warm-up seed problems), per level
     timeout_s: int = 1800          # per training run
 
     @property
@@ -43,7 +44,7 @@ class Scale:
 
 SCALES = {
     "full": Scale(),
-    "smoke": Scale(steps=2, batch=4, n=4, eval_n=24, warmup_steps=30, timeout_s=600),
+    "smoke": Scale(steps=2, batch=4, n=4, eval_n=24, warmup_steps=30, check_per_level=2, timeout_s=600),
 }
 
 # The paper's length knobs are for a 4,096-token cap (fall-off 100, sigma 120); scaled by cap ratio.
@@ -219,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     if not (data / "digests.json").is_file():
         log("data: writing train/val parquet (lapo-verl prepare-data) and the held-out set")
         build_data(data, n_train=scale.train_n)
-    base = build_base_model(out / "cache", WarmupSettings(steps=scale.warmup_steps), log=log)
+    base = build_base_model(out / "cache", WarmupSettings(steps=scale.warmup_steps), log=log,
+                            check_per_level=scale.check_per_level)
     if (base / "base_check.json").is_file():
         (out / "base_check.json").write_bytes((base / "base_check.json").read_bytes())
     seeds = [int(x) for x in args.seeds.split(",") if x.strip()]

@@ -63,8 +63,10 @@ def prompt_ids(tok, problem: task.Problem, plan: int | None = None) -> list[int]
     return render(tok, problem.text, plan)
 
 
-def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSettings(), log=print) -> Path:
-    """Train (or reuse) the base model; returns its Hugging Face directory."""
+def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSettings(), log=print,
+                     check_per_level: int = 40) -> Path:
+    """Train (or reuse) the base model; returns its Hugging Face directory. ``check_per_level``: problems per
+    level of the base check (not part of the cache key: it measures the model, it does not make it)."""
     out = Path(cache_dir) / f"base-{settings.digest()}"
     if (out / ".complete").is_file():
         log(f"[warmup] cached base model {out}")
@@ -128,7 +130,7 @@ def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSet
     model.save_pretrained(str(tmp))
     (tmp / "warmup_settings.json").write_text(json.dumps(asdict(settings), indent=1))
     model.eval()
-    check = check_base(model, tok, settings, log=log)
+    check = check_base(model, tok, settings, n_per_level=check_per_level, log=log)
     (tmp / "base_check.json").write_text(json.dumps(check, indent=1))
     (tmp / ".complete").write_text(time.strftime("%Y-%m-%dT%H:%M:%S"))
     if out.exists():
