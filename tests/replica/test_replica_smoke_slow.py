@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from lapo_verl.replica import task
+
 REPO = Path(__file__).resolve().parents[2]
 STAGES = ["train_acc_only", "merge_acc_only", "train_lapo_stage1", "merge_lapo_d", "plans", "train_lapo_stage2",
           "merge_lapo_i", "eval_base", "eval_acc_only", "eval_lapo_d", "eval_lapo_i", "eval_lapo_i_plan", "eval_base_plan"]
@@ -28,12 +30,12 @@ def test_cpu_replica_smoke(tmp_path):
     models = res["per_seed"]["1"]
     assert set(models) == {"base", "acc_only", "lapo_d", "lapo_i", "lapo_i_plan", "base_plan"}
     for name, summary in models.items():
-        assert set(summary["per_level"]) == {"1", "2", "3", "4", "5", "6"}, name
+        assert set(summary["per_level"]) == {str(lv) for lv in task.LEVELS}, name
         assert 0 <= summary["accuracy"] <= 100 and summary["mean_tokens"] > 0
     assert "adherence" in models["lapo_i_plan"] and "stated_plan_fraction" in models["lapo_i"]
     assert [t["target"] for t in res["targets"]["1"]][0].startswith("LAPO-I mean tokens")
     md = (docs / "results-cpu.md").read_text()
-    assert "| model | d=1 | d=2 | d=3 | d=4 | d=5 | d=6 |" in md
+    assert "| model | " + " | ".join(f"d={lv}" for lv in task.LEVELS) + " |" in md
     assert md.count("\n| ") >= 6 + 7  # table rows + target rows
     assert (docs / "results-cpu-frontier.png").is_file() and (docs / "results-cpu-length-by-level.png").is_file()
     # resumable: a second run skips every stage
