@@ -50,18 +50,42 @@ def training_text() -> list[str]:
     return out * 3
 
 
-def build_tokenizer(out_dir: str | Path):
-    """Write the tokenizer (``save_pretrained``, class recorded as ``Qwen2Tokenizer``) and return it."""
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+def qwen2_pipeline(core):
+    """Give a ``tokenizers.Tokenizer`` Qwen2's pipeline (NFC, Qwen's split pattern, byte-level pre-tokenizer and
+    decoder) and return it. The replica's and the dev assets' tokenizers all start here."""
+    from tokenizers import Regex, decoders, normalizers, pre_tokenizers
 
-    core = Tokenizer(models.BPE())
     core.normalizer = normalizers.NFC()
     core.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(QWEN2_SPLIT_PATTERN), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
     ])
     core.decoder = decoders.ByteLevel()
+    return core
+
+
+def save_as_qwen2(tok, out_dir: str | Path, chat_template: str, config_updates: dict | None = None) -> Path:
+    """``save_pretrained`` a ``PreTrainedTokenizerFast`` with ``chat_template``, its class recorded as
+    ``Qwen2Tokenizer`` (what AutoTokenizer builds for a qwen2 model anyway) plus ``config_updates`` in
+    ``tokenizer_config.json``; returns the directory."""
+    tok.chat_template = chat_template
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(str(out))
+    cfg_path = out / "tokenizer_config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["tokenizer_class"] = "Qwen2Tokenizer"
+    cfg.update(config_updates or {})
+    cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
+    return out
+
+
+def build_tokenizer(out_dir: str | Path):
+    """Write the tokenizer (``save_pretrained``, class recorded as ``Qwen2Tokenizer``) and return it."""
+    from tokenizers import AddedToken, Tokenizer, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = qwen2_pipeline(Tokenizer(models.BPE()))
     byte_map = pre_tokenizers.ByteLevel.alphabet()  # all 256 byte characters; keep only what we use
     alphabet = sorted({c for c in byte_map if c in _byte_chars(CHARS)})
     trainer = trainers.BpeTrainer(vocab_size=1000, special_tokens=SPECIAL, initial_alphabet=alphabet,
@@ -71,14 +95,7 @@ def build_tokenizer(out_dir: str | Path):
     core.train_from_iterator(training_text(), trainer=trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                   unk_token=None, model_max_length=512, clean_up_tokenization_spaces=False)
-    tok.chat_template = CHAT_TEMPLATE
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tok.save_pretrained(str(out))
-    cfg_path = out / "tokenizer_config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["tokenizer_class"] = "Qwen2Tokenizer"  # what AutoTokenizer builds for a qwen2 model anyway
-    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
+    save_as_qwen2(tok, out_dir, CHAT_TEMPLATE)
     return tok
 
 

@@ -37,7 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lapo_verl.replica.tokenizer import QWEN2_SPLIT_PATTERN
+from lapo_verl.replica.tokenizer import qwen2_pipeline, save_as_qwen2
 
 __all__ = [
     "QWEN25_ADDED_TOKENS",
@@ -268,18 +268,10 @@ def _write_hf_tokenizer(
     roles: tuple[str | None, str, str],
     model_max_length: int,
 ) -> None:
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import AddedToken, Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=False, fuse_unk=False))
-    tok.normalizer = normalizers.NFC()
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(QWEN2_SPLIT_PATTERN), behavior="isolated", invert=False),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tok.decoder = decoders.ByteLevel()
+    tok = qwen2_pipeline(Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=False, fuse_unk=False)))
     for expected_id, content, special in sorted(added):
         tok.add_tokens([AddedToken(content, special=special, normalized=False)])
         got = tok.token_to_id(content)
@@ -295,15 +287,7 @@ def _write_hf_tokenizer(
         model_max_length=model_max_length,
         clean_up_tokenization_spaces=False,
     )
-    fast.chat_template = template
-    fast.save_pretrained(str(out))
-    # Record the Qwen2 class so AutoTokenizer picks the same class as for the hub checkpoints.
-    cfg_path = out / "tokenizer_config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["tokenizer_class"] = "Qwen2Tokenizer"
-    cfg["add_bos_token"] = bos is not None
-    cfg["errors"] = "replace"
-    cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
+    save_as_qwen2(fast, out, template, {"add_bos_token": bos is not None, "errors": "replace"})
 
 
 def build_qwen25_tokenizer(
@@ -371,17 +355,9 @@ def build_tiny_bpe_tokenizer(
         raise ValueError(f"vocab_size must be >= 300 (256 bytes + specials + merges), got {vocab_size}")
 
     def build(out: Path) -> None:
-        from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+        from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-        tok = Tokenizer(models.BPE())
-        tok.normalizer = normalizers.NFC()
-        tok.pre_tokenizer = pre_tokenizers.Sequence(
-            [
-                pre_tokenizers.Split(Regex(QWEN2_SPLIT_PATTERN), behavior="isolated", invert=False),
-                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-            ]
-        )
-        tok.decoder = decoders.ByteLevel()
+        tok = qwen2_pipeline(Tokenizer(models.BPE()))
         specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
         trainer = trainers.BpeTrainer(
             vocab_size=vocab_size,
@@ -399,12 +375,7 @@ def build_tiny_bpe_tokenizer(
             model_max_length=4096,
             clean_up_tokenization_spaces=False,
         )
-        fast.chat_template = QWEN25_CHAT_TEMPLATE
-        fast.save_pretrained(str(out))
-        cfg_path = out / "tokenizer_config.json"
-        cfg = json.loads(cfg_path.read_text())
-        cfg["tokenizer_class"] = "Qwen2Tokenizer"
-        cfg_path.write_text(json.dumps(cfg, indent=2, ensure_ascii=False) + "\n")
+        save_as_qwen2(fast, out, QWEN25_CHAT_TEMPLATE)
 
     return _cached_build(out_dir, cache_dir, {"kind": "tiny-bpe", "vocab_size": vocab_size}, build)
 
