@@ -2,17 +2,70 @@
 # LAPO CPU replica (issue 13): does LAPO make a model shorter at the same accuracy, with length following
 # difficulty? Procedural arithmetic chains, a tiny over-thinking Qwen2, verl's real trainer on the CPU backend:
 #   accuracy-only GRPO (+recipe=acc_only); LAPO stage 1 (+recipe=lapo_stage1) -> lapo-verl plans -> stage 2
-#   (+recipe=lapo_stage2); held-out evaluation of base / acc-only / LAPO-D / LAPO-I (+ LAPO-I with plans given);
-#   docs/results-cpu.md + .json + plots.
+#   (+recipe=lapo_stage2); held-out evaluation of base / acc-only / LAPO-D / LAPO-I (+ LAPO-I and the base model
+#   with plans given); docs/results-cpu.md + .json + plots.
 #
 #   bash recipes/cpu_replica.sh [--seeds 1,2] [--out runs/replica] [--scale full|smoke] [--docs docs]
 #
-# Resumable: re-running skips finished stages (markers in <out>/seed<S>/.done/). Design: docs/replica-design.md.
+# Training, merging and plans go through recipes/lib.sh (lapo_train, lapo_chain), the pipeline of every recipe
+# script; the data, the base model and the run sizes come from python -m lapo_verl.replica.prepare.
+# Resumable: re-running skips finished steps (markers in <out>/seed<S>/.done/). Design: docs/replica-design.md.
 # SMOKE=1 is --scale smoke --out runs/replica-smoke --docs runs/replica-smoke/docs (CI: a few steps, every stage).
 set -euo pipefail
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
-PYTHON=${PYTHON:-python}
-if [[ "${SMOKE:-0}" == "1" ]]; then
-  set -- --scale smoke --out runs/replica-smoke --docs runs/replica-smoke/docs "$@"
-fi
-exec "$PYTHON" -m lapo_verl.replica.pipeline "$@"
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+seeds=1 out=runs/replica scale=full docs=docs
+if [[ "${SMOKE:-0}" == "1" ]]; then scale=smoke out=runs/replica-smoke docs=runs/replica-smoke/docs; fi
+command="bash recipes/cpu_replica.sh $*"
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --seeds) seeds=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --scale) scale=$2; shift 2 ;;
+    --docs) docs=${2:-$out}; shift 2 ;;
+    *) echo "cpu_replica.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+start=$SECONDS
+
+# data, base model (cached in $out/cache) and $out/settings.sh: REPLICA_* and lib.sh's TINY_* sizes
+"$PYTHON" -m lapo_verl.replica.prepare --out "$out" --scale "$scale"
+# shellcheck source=/dev/null
+source "$out/settings.sh"
+lapo_cpu_env
+# read by lib.sh
+# shellcheck disable=SC2034
+CPU=1 TINY=1 QUIET=1 TRAIN=$REPLICA_DATA/train.parquet VAL=$REPLICA_DATA/val.parquet
+
+replica_eval() {  # NAME MODEL [PLANS]: the held-out set (lapo_verl.replica.evaluate) -> $OUT/eval/NAME.json
+  local name=$1 model=$2 plans=${3:-}
+  if lapo_done "eval_$name"; then lapo_log "eval $name: done before, skipped"; return 0; fi
+  lapo_step "eval-$name" "eval $name" "$PYTHON" -m lapo_verl.replica.evaluate --model "$model" \
+    --data "$REPLICA_DATA" --out "$OUT/eval/$name" --limit "$REPLICA_EVAL_N" --seed "$seed" \
+    --max-new-tokens "$TINY_RESPONSE_LEN" ${plans:+--plans "$plans"} || return
+  lapo_mark "eval_$name"
+}
+
+IFS=, read -r -a seed_list <<<"$seeds"
+for seed in "${seed_list[@]}"; do
+  OUT=$out/seed$seed
+  # shellcheck disable=SC2034  # read by lib.sh: added to every training run of this seed
+  EXTRA=(actor_rollout_ref.actor.optim.lr="$REPLICA_LR" data.seed="$seed" actor_rollout_ref.rollout.seed="$seed"
+         lapo.stage1.falloff="$REPLICA_FALLOFF" lapo.stage2.sigma="$REPLICA_SIGMA")
+  lapo_log "seed $seed -> $OUT"
+  LAPO_EXPERIMENT=acc_only lapo_train acc_only "$REPLICA_BASE" acc_only
+  LAPO_EXPERIMENT=lapo lapo_chain lapo_d lapo_i "$REPLICA_BASE" "$OUT/plans.json"
+  replica_eval base "$REPLICA_BASE"
+  replica_eval acc_only "$OUT/models/acc_only"
+  replica_eval lapo_d "$OUT/models/lapo_d"
+  replica_eval lapo_i "$OUT/models/lapo_i"
+  replica_eval lapo_i_plan "$OUT/models/lapo_i" "$OUT/plans.json"
+  replica_eval base_plan "$REPLICA_BASE" "$OUT/plans.json"
+done
+
+"$PYTHON" -m lapo_verl.replica.report --out "$out" --seeds "$seeds" --docs "${docs:-$out}" --scale "$scale" \
+  --wall-s "$((SECONDS - start))" --command "$command"
+lapo_log "all done in $((SECONDS - start)) s"

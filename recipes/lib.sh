@@ -19,12 +19,12 @@
 #
 # Resuming: every finished step leaves a marker in $OUT/.done/ (train_NAME holds the run dir); rerunning a
 # script skips them, and unfinished training resumes from its last checkpoint (trainer.resume_mode=auto).
-# Logs: $OUT/logs/<step>.log. QUIET=1: the terminal gets one line per training step (lapo-verl run); otherwise
+# Logs: $OUT/logs/<step>.log, and $OUT/logs/<step>.seconds (wall time) once the step succeeded. QUIET=1: the terminal gets one line per training step (lapo-verl run); otherwise
 # each step's whole output goes to the terminal as well.
 #
 # Reads: OUT, TRAIN, VAL (default TRAIN), NGPUS (GPUS: old name, warns), NNODES, CPU (=1: CPU backend),
-#   TINY (=1: tiny runs; default CPU) with TINY_BATCH, TINY_N, TINY_STEPS, TINY_PROMPT_LEN, TINY_RESPONSE_LEN
-#   (defaults: `lapo-verl overrides --help`), SAVE_FREQ, QUIET, TOTAL_STEPS, LAPO_OUTPUT_ROOT (default
+#   TINY (=1: tiny runs; default CPU) with TINY_BATCH, TINY_N, TINY_STEPS, TINY_PROMPT_LEN, TINY_RESPONSE_LEN,
+#   TINY_MICRO (defaults: `lapo-verl overrides --help`), SAVE_FREQ, QUIET, TOTAL_STEPS, LAPO_OUTPUT_ROOT (default
 #   $OUT/runs), LAPO_EXPERIMENT (default: NAME), PUBLISHED, EVAL_ARGS (array), EXTRA (array: overrides added
 #   to every training run), PYTHON. Overrides themselves come from lapo_verl/cpu_backend/overrides.py.
 
@@ -46,7 +46,8 @@ lapo_run_overrides() {
   [[ "${CPU:-0}" == 1 ]] && flags+=(--cpu)
   if [[ "${TINY:-${CPU:-0}}" == 1 ]]; then
     flags+=(--tiny --batch "${TINY_BATCH:-4}" --n "${TINY_N:-2}" --steps "${TINY_STEPS:-2}"
-            --prompt-len "${TINY_PROMPT_LEN:-192}" --response-len "${TINY_RESPONSE_LEN:-16}")
+            --prompt-len "${TINY_PROMPT_LEN:-192}" --response-len "${TINY_RESPONSE_LEN:-16}"
+            ${TINY_MICRO:+--micro "$TINY_MICRO"})
   elif [[ -n "${SAVE_FREQ:-}" ]]; then
     printf '%s\n' trainer.save_freq="$SAVE_FREQ"
   fi
@@ -61,6 +62,12 @@ lapo_mark() { mkdir -p "$OUT/.done"; printf '%s\n' "${2:-$(date -Is)}" >"$OUT/.d
 # lapo_step LOG LABEL CMD...: run CMD with its whole output in $OUT/logs/LOG.log (QUIET=1: one line per
 # training step on the terminal, or the error and the log's path on failure; otherwise everything is shown too).
 lapo_step() {
+  # called as `... || return` below and by callers: errexit is off in here, so every failure is returned by hand
+  local name=$1 start=$SECONDS
+  _lapo_step_run "$@" || return
+  printf '%s\n' "$((SECONDS - start))" >"$OUT/logs/$name.seconds"
+}
+_lapo_step_run() {
   local log="$OUT/logs/$1.log" label=$2
   shift 2
   mkdir -p "$OUT/logs"
@@ -80,9 +87,10 @@ lapo_step() {
 
 lapo_merge_latest() {  # CKPT_DIR HF_DIR
   local ckpt=$1 hf=$2 step
-  step=$(cat "$ckpt/latest_checkpointed_iteration.txt")
+  step=$(cat "$ckpt/latest_checkpointed_iteration.txt") || return
   lapo_log "merge $ckpt/global_step_$step/actor -> $hf"
-  "$PYTHON" -m verl.model_merger merge --backend fsdp --local_dir "$ckpt/global_step_$step/actor" --target_dir "$hf"
+  "$PYTHON" -m verl.model_merger merge --backend fsdp --local_dir "$ckpt/global_step_$step/actor" --target_dir "$hf" \
+    || return
   # the merger writes weights + config; make sure the tokenizer travels with them
   if [[ ! -f "$hf/tokenizer_config.json" && -d "$ckpt/global_step_$step/actor/huggingface" ]]; then
     cp -n "$ckpt/global_step_$step/actor/huggingface"/*token* "$hf"/ 2>/dev/null || true
@@ -105,8 +113,8 @@ lapo_train() {  # NAME MODEL RECIPE [OVERRIDE...]
   [[ ${#paths[@]} == 2 ]] || { lapo_log "train $name: cannot resolve the run directory of +recipe=$recipe"; return 1; }
   LAPO_RUN_DIR=${paths[0]}
   lapo_log "train $name: +recipe=$recipe from $model -> $LAPO_RUN_DIR (log: $OUT/logs/$name.log)"
-  lapo_step "$name" "train $name" "$PYTHON" -m verl.trainer.main_ppo "+recipe=$recipe" "${args[@]}"
-  lapo_step "merge-$name" "merge $name" lapo_merge_latest "${paths[1]}" "$OUT/models/$name"
+  lapo_step "$name" "train $name" "$PYTHON" -m verl.trainer.main_ppo "+recipe=$recipe" "${args[@]}" || return
+  lapo_step "merge-$name" "merge $name" lapo_merge_latest "${paths[1]}" "$OUT/models/$name" || return
   lapo_mark "train_$name" "$LAPO_RUN_DIR"
 }
 
@@ -118,14 +126,14 @@ lapo_plans() {  # STAGE1_NAME FILE [lapo-verl plans OPTION...]
   lapo_done "$marker" && { lapo_log "plans $file: done before, skipped"; return 0; }
   lapo_done "train_$s1" || { lapo_log "plans: stage-1 run $s1 has not finished"; return 1; }
   lapo_log "plans <- $(<"$OUT/.done/train_$s1")/records"
-  lapo-verl plans --run "$(<"$OUT/.done/train_$s1")" --out "$file" --hist "${file%.json}_hist.png" "$@"
+  lapo-verl plans --run "$(<"$OUT/.done/train_$s1")" --out "$file" --hist "${file%.json}_hist.png" "$@" || return
   lapo_mark "$marker"
 }
 
 lapo_chain() {  # D_NAME I_NAME MODEL PLANS_FILE
   local d=$1 i=$2 model=$3 plans=$4
-  lapo_train "$d" "$model" lapo_stage1 ${LAPO_STAGE1_ARGS[@]+"${LAPO_STAGE1_ARGS[@]}"}
-  lapo_plans "$d" "$plans"
+  lapo_train "$d" "$model" lapo_stage1 ${LAPO_STAGE1_ARGS[@]+"${LAPO_STAGE1_ARGS[@]}"} || return
+  lapo_plans "$d" "$plans" || return
   lapo_train "$i" "$OUT/models/$d" lapo_stage2 lapo.plans_path="$plans" \
     ${LAPO_STAGE2_ARGS[@]+"${LAPO_STAGE2_ARGS[@]}"}
 }
@@ -139,10 +147,10 @@ lapo_eval() {  # NAME MODEL
   lapo_log "eval $name ($model) -> $OUT/results/$name"
   # lapo-verl eval resumes an interrupted evaluation
   lapo_step "eval-$name" "eval $name" lapo-verl eval --model "$model" --out "$OUT/results/$name" --name "$name" \
-    ${progress[@]+"${progress[@]}"} ${EVAL_ARGS[@]+"${EVAL_ARGS[@]}"}
+    ${progress[@]+"${progress[@]}"} ${EVAL_ARGS[@]+"${EVAL_ARGS[@]}"} || return
   lapo_mark "eval_$name"
 }
-lapo_row() { lapo_eval "$1" "$2"; LAPO_ROWS+=("$OUT/results/$1"); LAPO_NAMES+=("${3:-$1}"); }
+lapo_row() { lapo_eval "$1" "$2" || return; LAPO_ROWS+=("$OUT/results/$1"); LAPO_NAMES+=("${3:-$1}"); }
 
 lapo_report() {  # [lapo-verl report OPTION...]
   [[ ${#LAPO_ROWS[@]} -gt 0 ]] || { lapo_log "no rows to report"; return 2; }

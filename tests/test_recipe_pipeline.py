@@ -50,9 +50,17 @@ _PYTHON = _STUB_COMMON + r"""
 case $2 in
   verl.trainer.main_ppo)
     shift 2; recipe=${1#+recipe=}; shift
+    [[ $recipe == "${STUB_FAIL_RECIPE:-}" ]] && { echo "Traceback: stub failure"; exit 1; }
     ck="$(run_dir "$recipe" "$@")/checkpoints"; mkdir -p "$ck/global_step_2/actor"; echo 2 >"$ck/latest_checkpointed_iteration.txt"
     echo "step:2 - x:1" ;;
   verl.model_merger) t=$(opt --target_dir "$@"); mkdir -p "$t"; echo '{}' >"$t/config.json" ;;
+  lapo_verl.replica.prepare)  # the replica's inputs: settings.sh as the real module writes it (tiny sizes)
+    out=$(opt --out "$@"); mkdir -p "$out/data" "$out/base"
+    printf '%s\n' "REPLICA_DATA=$out/data" "REPLICA_BASE=$out/base" TINY_BATCH=4 TINY_N=4 TINY_STEPS=2 \
+      TINY_PROMPT_LEN=96 TINY_RESPONSE_LEN=160 TINY_MICRO=16 REPLICA_LR=0.0002 REPLICA_EVAL_N=24 \
+      REPLICA_FALLOFF=4 REPLICA_SIGMA=5 >"$out/settings.sh" ;;
+  lapo_verl.replica.evaluate) out=$(opt --out "$@"); mkdir -p "$(dirname "$out")"; echo '{}' >"$out.json" ;;
+  lapo_verl.replica.report) docs=$(opt --docs "$@"); mkdir -p "$docs"; echo report >"$docs/results-cpu.md" ;;
   *) exit 4 ;;
 esac
 """
@@ -107,6 +115,8 @@ def test_paper_pipeline_chain_markers_and_resume(tmp_path):
     for name in ("train_lapo_d", "plans_plans", "train_lapo_i", "eval_base", "eval_lapo_d", "eval_lapo_i"):
         assert (tmp_path / "out/exp/.done" / name).is_file(), name
     assert (tmp_path / "out/exp/logs/lapo_d.log").read_text().count("step:2 -") == 1
+    for step in ("lapo_d", "merge-lapo_d", "lapo_i", "merge-lapo_i", "eval-base"):  # each step's wall time
+        assert int((tmp_path / "out/exp/logs" / f"{step}.seconds").read_text()) >= 0, step
     # rerun: every step is skipped, the report is written again
     _, again = _run(["bash", str(ROOT / "recipes/lapo_pipeline.sh")], env, tmp_path)
     assert not _trainings(again) and not [c for c in again if c.startswith(("lapo-verl plans", "lapo-verl eval"))]
@@ -157,3 +167,48 @@ def test_only_lib_sh_builds_training_and_plans_commands():
             assert "lapo-verl plans" not in text, script
         assert "train_batch_size" not in text and "CPU_TRAINER_OVERRIDES" not in text, script
         assert "${GPUS" not in text, script
+
+
+def test_a_failed_step_stops_the_chain_without_a_marker(tmp_path):
+    """lapo_step's callers return its status by hand (errexit is off inside `... || return`): a failed stage 1
+    stops the script before plans and stage 2, and leaves neither a done marker nor a wall time."""
+    env = _stubs(tmp_path)
+    env.update(MODEL="m", TRAIN="t.parquet", VAL="v.parquet", OUTPUT_ROOT="out", EXPERIMENT="exp",
+               STUB_FAIL_RECIPE="lapo_stage1", QUIET="1")
+    proc = subprocess.run(["bash", str(ROOT / "recipes/lapo_pipeline.sh")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    calls = Path(env["STUB_CALLS"]).read_text()
+    assert "+recipe=lapo_stage1" in calls and "+recipe=lapo_stage2" not in calls and "lapo-verl plans" not in calls
+    assert not (tmp_path / "out/exp/.done").exists() and not (tmp_path / "out/exp/logs/lapo_d.seconds").exists()
+
+
+def test_cpu_replica_trains_through_lib_sh(tmp_path):
+    """The CPU replica's runs are lib.sh's: acc-only and the LAPO chain with the replica's sizes and seed, stage 2
+    from the merged stage-1 model, plans into the plans-given evaluations; a rerun skips every step."""
+    env = _stubs(tmp_path)
+    cmd = ["bash", str(ROOT / "recipes/cpu_replica.sh"), "--seeds", "3", "--out", "rep", "--scale", "smoke",
+           "--docs", "docs"]
+    proc, calls = _run(cmd, env, tmp_path)
+    seed = tmp_path / "rep/seed3"
+    trainings = _trainings(calls)
+    assert [t.split()[3] for t in trainings] == ["+recipe=acc_only", "+recipe=lapo_stage1", "+recipe=lapo_stage2"]
+    for t in trainings:
+        args = t.split()[4:]
+        keys = [a.split("=", 1)[0] for a in args]
+        assert len(keys) == len(set(keys)), t
+        for want in ("trainer.device=cpu", "data.train_batch_size=4", "actor_rollout_ref.rollout.n=4",
+                     "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=16", "data.max_response_length=160",
+                     "actor_rollout_ref.actor.optim.lr=0.0002", "data.seed=3", "actor_rollout_ref.rollout.seed=3",
+                     "lapo.stage1.falloff=4", "lapo.stage2.sigma=5", f"lapo.output_root={seed.relative_to(tmp_path)}/runs",
+                     "data.train_files=rep/data/train.parquet"):
+            assert want in args, (want, t)
+    assert "lapo.experiment=acc_only" in trainings[0].split() and "lapo.experiment=lapo" in trainings[1].split()
+    assert "actor_rollout_ref.model.path=rep/seed3/models/lapo_d" in trainings[2].split()
+    assert "lapo.plans_path=rep/seed3/plans.json" in trainings[2].split()
+    evals = [c for c in calls if c.startswith("python -m lapo_verl.replica.evaluate")]
+    assert len(evals) == 6 and sum("--plans rep/seed3/plans.json" in e for e in evals) == 2
+    assert all("--seed 3" in e and "--limit 24" in e for e in evals)
+    assert (tmp_path / "docs/results-cpu.md").is_file() and (seed / "logs/lapo_i.seconds").is_file()
+    _, again = _run(cmd, env, tmp_path)
+    assert not _trainings(again) and not [c for c in again if "replica.evaluate" in c or "lapo-verl plans" in c]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -67,25 +69,41 @@ def targets(r: dict[str, dict[str, Any]]) -> list[tuple[str, bool | None, str]]:
     return out
 
 
+# training log (recipes/lib.sh: <seed dir>/logs/<run name>.log) -> the recipe it ran
+TRAINING_RUNS = {"acc_only": "acc_only", "lapo_d": "lapo_stage1", "lapo_i": "lapo_stage2"}
+
+
 def training_curves(logs: Path) -> dict[str, list[tuple[int, float, float]]]:
     """Per recipe: (step, mean score, mean response length) per training step, from the verl console logs
-    ``logs/train_*.log`` (each run starts with a ``$ <command>`` line naming its ``+recipe=``)."""
+    ``logs/<run name>.log`` of :data:`TRAINING_RUNS` (a resumed run appends; a step seen twice keeps its last line)."""
     import re
 
     out: dict[str, list[tuple[int, float, float]]] = {}
-    for log in sorted(logs.glob("train_*.log")):
-        recipe = None
+    for name, recipe in TRAINING_RUNS.items():
+        log = logs / f"{name}.log"
+        if not log.is_file():
+            continue
+        steps: dict[int, tuple[int, float, float]] = {}
         for line in log.read_text(errors="replace").splitlines():
-            if line.startswith("$ "):
-                m = re.search(r"\+recipe=(\S+)", line)
-                recipe = m.group(1) if m else None
-                continue
             m = re.search(r"step:(\d+) - ", line)
             sc = re.search(r"critic/score/mean:([-\d.e]+)", line)
             ln = re.search(r"response_length/mean:([-\d.e]+)", line)
-            if recipe and m and sc and ln:
-                out.setdefault(recipe, []).append((int(m.group(1)), float(sc.group(1)), float(ln.group(1))))
+            if m and sc and ln:
+                steps[int(m.group(1))] = (int(m.group(1)), float(sc.group(1)), float(ln.group(1)))
+        if steps:
+            out[recipe] = [steps[k] for k in sorted(steps)]
     return out
+
+
+def step_seconds(logs: Path) -> dict[str, float]:
+    """Seconds per finished pipeline step: recipes/lib.sh's ``lapo_step`` writes ``logs/<step>.seconds``."""
+    times = {}
+    for p in sorted(logs.glob("*.seconds")):
+        try:
+            times[p.stem] = float(p.read_text().strip())
+        except ValueError:
+            continue
+    return times
 
 
 def git_commit() -> str:
@@ -152,8 +170,7 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
     ns = len(seeds)
     times = {}
     for s in seeds:
-        done = out / f"seed{s}" / ".done"
-        times[s] = {p.name: json.loads(p.read_text())["seconds"] for p in sorted(done.glob("*"))} if done.is_dir() else {}
+        times[s] = step_seconds(out / f"seed{s}" / "logs")
     commit = git_commit()
     lines = [
         "# LAPO CPU replica: results",
@@ -261,3 +278,24 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
         "stage_seconds": {str(s): times[s] for s in seeds},
     }
     (docs / "results-cpu.json").write_text(json.dumps(machine, indent=1) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m lapo_verl.replica.report",
+        description="results-cpu.md / .json and two plots from the evaluations of recipes/cpu_replica.sh")
+    ap.add_argument("--out", required=True, help="the replica's output directory (seed<S>/eval/*.json)")
+    ap.add_argument("--seeds", required=True, help="comma-separated seeds to report")
+    ap.add_argument("--docs", required=True, help="where results-cpu.md/.json and the plots go")
+    ap.add_argument("--scale", required=True, help="the scale the runs used (for the record)")
+    ap.add_argument("--wall-s", type=float, default=0.0, help="wall time of the invocation (for the record)")
+    ap.add_argument("--command", default="bash recipes/cpu_replica.sh", help="the command (for the record)")
+    args = ap.parse_args(argv)
+    seeds = [int(x) for x in args.seeds.split(",") if x.strip()]
+    write_report(Path(args.out), seeds, Path(args.docs), scale=args.scale, wall_s=args.wall_s, command=args.command)
+    print(f"[replica] report: {Path(args.docs) / 'results-cpu.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,8 +13,11 @@ import pytest
 from lapo_verl.replica import task
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["train_acc_only", "merge_acc_only", "train_lapo_stage1", "merge_lapo_d", "plans", "train_lapo_stage2",
-          "merge_lapo_i", "eval_base", "eval_acc_only", "eval_lapo_d", "eval_lapo_i", "eval_lapo_i_plan", "eval_base_plan"]
+# recipes/lib.sh's markers: training (+ merge) per run, the plans file, and the script's own evaluations
+STAGES = ["train_acc_only", "train_lapo_d", "plans_plans", "train_lapo_i", "eval_base", "eval_acc_only", "eval_lapo_d",
+          "eval_lapo_i", "eval_lapo_i_plan", "eval_base_plan"]
+# lapo_step's timed steps (logs/<step>.seconds): the report's stage-time table
+TIMED = ["acc_only", "merge-acc_only", "lapo_d", "merge-lapo_d", "lapo_i", "merge-lapo_i", "eval-base", "eval-lapo_i_plan"]
 
 
 @pytest.mark.slow
@@ -26,7 +29,10 @@ def test_cpu_replica_smoke(tmp_path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for st in STAGES:
         assert (out / "seed1" / ".done" / st).is_file(), f"stage {st} did not finish"
+    for step in TIMED:
+        assert (out / "seed1" / "logs" / f"{step}.seconds").is_file(), f"step {step} has no wall time"
     res = json.loads((docs / "results-cpu.json").read_text())
+    assert set(TIMED) <= set(res["stage_seconds"]["1"])
     models = res["per_seed"]["1"]
     assert set(models) == {"base", "acc_only", "lapo_d", "lapo_i", "lapo_i_plan", "base_plan"}
     for name, summary in models.items():
@@ -37,7 +43,10 @@ def test_cpu_replica_smoke(tmp_path):
     md = (docs / "results-cpu.md").read_text()
     assert "| model | " + " | ".join(f"d={lv}" for lv in task.LEVELS) + " |" in md
     assert md.count("\n| ") >= 6 + 7  # table rows + target rows
+    assert "- seed 1 lapo_stage1: " in md and "- seed 1 lapo_stage2: " in md  # training curves from the logs
     assert (docs / "results-cpu-frontier.png").is_file() and (docs / "results-cpu-length-by-level.png").is_file()
     # resumable: a second run skips every stage
     again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert again.returncode == 0 and again.stdout.count("skipped") >= len(STAGES)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert (again.stdout + again.stderr).count("skipped") >= len(STAGES)
+    assert "train acc_only: done before" in again.stderr
