@@ -25,7 +25,7 @@ while [[ $# -gt 0 ]]; do
     --seeds) seeds=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --scale) scale=$2; shift 2 ;;
-    --docs) docs=${2:-$out}; shift 2 ;;
+    --docs) docs=$2; shift 2 ;;  # '' = the output directory (resolved after parsing)
     *) echo "cpu_replica.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

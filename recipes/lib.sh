@@ -19,8 +19,8 @@
 #
 # Resuming: every finished step leaves a marker in $OUT/.done/ (train_NAME holds the run dir); rerunning a
 # script skips them, and unfinished training resumes from its last checkpoint (trainer.resume_mode=auto).
-# Logs: $OUT/logs/<step>.log, and $OUT/logs/<step>.seconds (wall time) once the step succeeded. QUIET=1: the terminal gets one line per training step (lapo-verl run); otherwise
-# each step's whole output goes to the terminal as well.
+# Logs: $OUT/logs/<step>.log, and $OUT/logs/<step>.seconds (wall time) once the step succeeded. QUIET=1: the
+# terminal gets one line per training step (lapo-verl run); otherwise each step's whole output goes there too.
 #
 # Reads: OUT, TRAIN, VAL (default TRAIN), NGPUS (GPUS: old name, warns), NNODES, CPU (=1: CPU backend),
 #   TINY (=1: tiny runs; default CPU) with TINY_BATCH, TINY_N, TINY_STEPS, TINY_PROMPT_LEN, TINY_RESPONSE_LEN,
