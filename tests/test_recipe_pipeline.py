@@ -46,6 +46,7 @@ esac
 """
 
 _PYTHON = _STUB_COMMON + r"""
+if [[ $1 == */quickstart.py ]]; then out=$(opt --out "$@"); mkdir -p "$out/model" "$out/data"; exit 0; fi
 [[ $1 == -m ]] || exit 3
 case $2 in
   verl.trainer.main_ppo)
@@ -212,3 +213,21 @@ def test_cpu_replica_trains_through_lib_sh(tmp_path):
     assert (tmp_path / "docs/results-cpu.md").is_file() and (seed / "logs/lapo_i.seconds").is_file()
     _, again = _run(cmd, env, tmp_path)
     assert not _trainings(again) and not [c for c in again if "replica.evaluate" in c or "lapo-verl plans" in c]
+
+
+def test_quickstart_outputs_live_in_its_folder_once(tmp_path):
+    """bash recipes/quickstart_cpu.sh [OUT]: assets, both stages' runs, plans, models, results and logs all sit directly
+    in OUT (runs/quickstart by default), never in a repeated OUT/runs/quickstart/."""
+    env = _stubs(tmp_path)
+    proc, calls = _run(["bash", str(ROOT / "recipes/quickstart_cpu.sh")], env, tmp_path)
+    out = "runs/quickstart"
+    s1, s2 = _trainings(calls)
+    assert "lapo.output_root=runs" in s1.split() and "lapo.experiment=quickstart" in s1.split()
+    assert f"actor_rollout_ref.model.path={out}/model" in s1.split()
+    assert f"actor_rollout_ref.model.path={out}/models/lapo_d" in s2.split() and f"lapo.plans_path={out}/plans.json" in s2
+    assert f"lapo-verl run --log {out}/logs/lapo_d.log --label train lapo_d --steps 4 --" in "\n".join(calls)
+    for path in ("stage1-tag", "stage2-tag", "plans.json", "logs/lapo_d.seconds", "models/lapo_i", "results/base",
+                 "table.md", ".done/eval_lapo_i"):
+        assert (tmp_path / out / path).exists(), path
+    assert not (tmp_path / out / "runs").exists()
+    assert f"logs                                       {out}/logs/" in proc.stdout
