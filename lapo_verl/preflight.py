@@ -160,9 +160,79 @@ class LapoInputsMissing(PreflightExit):
     """An input of the run (data file, model, plans file) is missing."""
 
 
-def check(cfg: DictConfig) -> None:
+class LapoPlansInvalid(PreflightExit):
+    """The stage-2 plans file exists but cannot be used (bad JSON, format, or entries)."""
+
+
+def check_plans_file(cfg: DictConfig) -> None:
+    """Stage 2: read and validate ``lapo.plans_path`` before Ray starts (the dataset would fail on it only in
+    the TaskRunner, after Ray and the worker groups started). Every bad entry is named
+    (:func:`lapo_verl.plans.read_plans`). A missing or remote file is left to :func:`missing_inputs`."""
+    plans = _select(cfg, "lapo.plans_path")
+    if int(_select(cfg, "lapo.stage") or 1) != 2 or not plans or _is_remote(str(plans)):
+        return
+    path = os.path.expanduser(str(plans))
+    if not os.path.isfile(path):
+        return
+    from lapo_verl.plans import PlansFileError, read_plans
+
+    try:
+        read_plans(path)
+    except PlansFileError as err:
+        report = (f"lapo-verl: this run cannot start, the plans file is not usable:\n  lapo.plans_path={plans}: {err}\n"
+                  "  (checked before Ray starts; lapo.preflight=false skips this check)")
+        print(report, file=sys.stderr, flush=True)
+        raise LapoPlansInvalid(report) from None
+
+
+class VerlConfigInvalid(PreflightExit):
+    """verl's workers could not build their typed configs from this run's config."""
+
+
+class NotEnoughGpus(PreflightExit):
+    """The run asks for more GPUs or nodes than the machine or the running Ray cluster has."""
+
+
+def _stop(exit_class: type[PreflightExit], headline: str, lines: list[str]) -> None:
+    report = "\n".join([headline, *lines, "  (checked before Ray starts; lapo.preflight=false skips this check)"])
+    print(report, file=sys.stderr, flush=True)
+    raise exit_class(report)
+
+
+def check_verl_config(cfg: DictConfig, capacity: Any = None) -> None:
+    """Build the typed configs verl's workers build and run verl's own validation
+    (:func:`lapo_verl.verl_config_check.build_problems`), then compare the GPUs asked for with ``capacity`` (default:
+    what verl's ``ray.init`` will find), then print the memory estimate's warnings (never stops a run)."""
+    from lapo_verl import verl_config_check as verl_check
+
+    problems = verl_check.build_problems(cfg)
+    if problems:
+        _stop(VerlConfigInvalid, f"lapo-verl: this run cannot start, verl's workers would reject its config "
+              f"({len(problems)} problem(s)):", [p.render() for p in problems])
+    problem = verl_check.capacity_problem(cfg, capacity if capacity is not None else verl_check.gpu_capacity(cfg))
+    if problem:
+        _stop(NotEnoughGpus, "lapo-verl: this run cannot start, it asks for GPUs that are not there:", [problem.render()])
+    warn_memory(cfg)
+
+
+def warn_memory(cfg: DictConfig) -> None:
+    """Print the per-GPU memory estimate's warnings for a GPU run (``lapo_verl.memory_estimate``); an estimate
+    never stops a run, and nothing is printed for the CPU backend."""
+    if str(_select(cfg, "trainer.device") or "cuda") == "cpu" or os.environ.get("VERL_PLATFORM") == "cpu":
+        return
+    try:
+        from lapo_verl.memory_estimate import estimate_from_config, format_estimate
+    except ImportError:
+        return
+    result = estimate_from_config(cfg)
+    if result is not None and getattr(result, "warnings", None):
+        print(format_estimate(result), file=sys.stderr, flush=True)
+
+
+def check(cfg: DictConfig, capacity: Any = None) -> None:
     """Raise :class:`LapoSettingsInvalid` if a ``lapo`` setting is invalid, then :class:`LapoInputsMissing`
-    (after printing the report to stderr) if an input is missing."""
+    (after printing the report to stderr) if an input is missing, then :class:`VerlConfigInvalid` or
+    :class:`NotEnoughGpus` (:func:`check_verl_config`)."""
     check_settings(cfg)
     enabled = _select(cfg, "lapo.preflight")
     if enabled is not None and not bool(enabled):
@@ -172,6 +242,54 @@ def check(cfg: DictConfig) -> None:
         report = format_report(problems)
         print(report, file=sys.stderr, flush=True)
         raise LapoInputsMissing(report)
+    check_verl_config(cfg, capacity)
+    check_plans_file(cfg)
+
+
+#: LAPO's paths: made absolute in the driver before verl starts, so that every process (the TaskRunner and the
+#: workers, on any node and in any working directory) names the same directories
+LAPO_PATH_KEYS = ("lapo.output_root", "lapo.experiment_dir", "lapo.run_dir", "lapo.plans_path", "lapo.records.dir")
+#: keys whose value holds the run-directory digest: frozen at the driver's value, so that the TaskRunner, whose
+#: digest would see the absolute plans path, names the run (tracker, checkpoints) as the driver did
+DIGEST_KEYS = ("trainer.experiment_name",)
+
+
+def absolute_lapo_paths(cfg: DictConfig, cwd: str | None = None) -> dict[str, str]:
+    """Resolve :data:`LAPO_PATH_KEYS` (and :data:`DIGEST_KEYS`) here and set them as literals, the paths absolute
+    against ``cwd`` (default: the working directory of the command). Remote paths (``s3://``...) are kept.
+    Returns the values set; a config without a ``lapo`` section is left alone."""
+    if _select(cfg, "lapo") is None:
+        return {}
+    from lapo_verl.resources import register_resolvers
+
+    register_resolvers()
+    base = cwd or os.getcwd()
+    values: dict[str, str] = {}
+    for key in (*LAPO_PATH_KEYS, *DIGEST_KEYS):  # all resolved before any is set: the digest sees the originals
+        value = _select(cfg, key)
+        if value is None:
+            continue
+        value = str(value)
+        if key in LAPO_PATH_KEYS and not _is_remote(value):
+            value = os.path.normpath(os.path.join(base, os.path.expanduser(value)))
+        values[key] = value
+    from omegaconf import open_dict, read_write
+
+    with read_write(cfg), open_dict(cfg):
+        for key, value in values.items():
+            OmegaConf.update(cfg, key, value, merge=False)
+    return values
+
+
+def _task_config_of_this_job() -> DictConfig | None:
+    """The config Hydra hands to the task function (verl's ``main``). Hydra 1.3 copies it before calling
+    ``on_job_start``, so the callback finds the copy in its caller ``run_job`` (``task_cfg``)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_name == "run_job" and isinstance(frame.f_locals.get("task_cfg"), DictConfig):
+            return frame.f_locals["task_cfg"]
+        frame = frame.f_back
+    return None
 
 
 try:
@@ -186,3 +304,12 @@ class LapoPreflight(_HydraCallback):  # type: ignore[misc,valid-type]
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         check(config)
+        if _select(config, "lapo") is None:
+            return
+        task_cfg = _task_config_of_this_job()
+        if task_cfg is None:
+            print("lapo-verl: could not make LAPO's paths absolute (Hydra's run_job not found); on several nodes "
+                  "set lapo.output_root to an absolute path", file=sys.stderr, flush=True)
+            return
+        absolute_lapo_paths(task_cfg)
+        absolute_lapo_paths(config)

@@ -95,21 +95,29 @@ def settings_tag(*, _root_: Any) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:8]
 
 
-def token_budget(factor: Any, prompt_length: Any, response_length: Any) -> int:
-    """``${lapo_token_budget:k,${data.max_prompt_length},${data.max_response_length}}`` = k x (prompt + response).
+def token_budget(factor: Any, prompt_length: Any, response_length: Any, cap: Any = None) -> int:
+    """``${lapo_token_budget:k,${data.max_prompt_length},${data.max_response_length}[,cap]}`` =
+    max(prompt + response, min(k x (prompt + response), cap)).
 
     The per-GPU token limit of verl's dynamic (token-balanced) batches, derived from the sequence caps as
-    verl's long-response recipes do (DAPO: 2x for the actor update, 3x for log-prob passes). It must be at
-    least one full sequence, or verl cannot place a maximal sample in any micro-batch.
+    verl's long-response recipes do (DAPO: 2x for the actor update, 3x for log-prob passes). ``cap`` bounds it
+    for long responses, where k x (prompt + response) tokens of logits over a 152k vocabulary no longer fit a
+    GPU (DeepScaleR's 16k-response scripts use 32,768 for the update on A100-80GB). It is never below one full
+    sequence, or verl could not place a maximal sample in any micro-batch.
 
     >>> token_budget(2, 1024, 4096), token_budget(3, "1024", "4096")
     (10240, 15360)
+    >>> token_budget(2, 1024, 16384, 32768), token_budget(2, 1024, 32768, 32768)
+    (32768, 33792)
     """
     k, prompt, response = int(factor), int(prompt_length), int(response_length)
-    if k < 1 or prompt < 1 or response < 1:
-        raise ValueError(f"lapo_token_budget needs factor, prompt and response lengths >= 1, got {factor}, "
-                         f"{prompt_length}, {response_length}")
-    return k * (prompt + response)
+    limit = None if cap is None or str(cap).lower() in ("", "none", "null") else int(cap)
+    if k < 1 or prompt < 1 or response < 1 or (limit is not None and limit < 1):
+        raise ValueError(f"lapo_token_budget needs factor, prompt and response lengths (and cap) >= 1, got {factor}, "
+                         f"{prompt_length}, {response_length}, {cap}")
+    sequence = prompt + response
+    budget = k * sequence if limit is None else min(k * sequence, limit)
+    return max(sequence, budget)
 
 
 def register_resolvers() -> None:

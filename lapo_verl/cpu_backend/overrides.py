@@ -81,6 +81,9 @@ CPU_TRAINER_OVERRIDES: list[str] = [
     "actor_rollout_ref.model.use_remove_padding=False",
     # recomputing activations saves GPU memory; on a CPU with a tiny model it only costs time
     "actor_rollout_ref.model.enable_gradient_checkpointing=False",
+    # the recipes chunk the entropy over the vocabulary to bound GPU memory at long responses; a tiny model's
+    # small vocabulary on a CPU needs no bound, so CPU runs compute it in one pass as before (the ref follows)
+    "actor_rollout_ref.actor.entropy_from_logits_with_chunking=False",
     # bf16 (verl's default compute dtype) has no native kernels on most laptop CPUs: ~7x slower than fp32
     "+actor_rollout_ref.actor.fsdp_config.mixed_precision={param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}",
     "+actor_rollout_ref.ref.fsdp_config.mixed_precision={param_dtype:fp32,reduce_dtype:fp32,buffer_dtype:fp32}",
