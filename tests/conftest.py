@@ -7,6 +7,9 @@
 * ``toy`` -- the comparison script's toy train/val parquet (slow CPU tests).
 * ``ray_session`` -- one local Ray (``num_cpus=2``, no dashboard) shared by the session, shut down at the end.
 
+Every run ends with its time against the test command's budget (``lapo_test_utils/time_budget.py``: 40 minutes,
+fails past 60), per group (fast / slow), with the 15 slowest tests.
+
 Each model directory loads with ``AutoTokenizer``/``AutoModelForCausalLM.from_pretrained(str(dir))`` offline.
 Treat them as read-only (session-scoped).
 """
@@ -16,6 +19,15 @@ from __future__ import annotations
 import os
 
 import pytest
+
+from lapo_test_utils import time_budget
+
+pytest_plugins = ["pytester"]
+
+
+def pytest_configure(config):
+    """The session's time against the test command's budget (tests/lapo_test_utils/time_budget.py)."""
+    time_budget.register(config)
 
 
 @pytest.fixture(scope="session")
