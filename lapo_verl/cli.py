@@ -11,7 +11,7 @@ import sys
 
 # name -> ("module:function", one-line help). Each function takes argv (list[str]) and returns an exit code.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "doctor": ("lapo_verl.doctor:main", "check the install: plugin import, registrations, recipes, verl version"),
+    "doctor": ("lapo_verl.doctor:main", "check the install (plugin, recipes, verl); --estimate-memory: a run's GPU memory"),
     "prepare-data": ("lapo_verl.data.prepare:main", "math problems (jsonl/parquet/HF) -> verl parquet with stable ids"),
     "plans": ("lapo_verl.plans:main", "stage-1 length records -> plans file (problem id -> planned tokens)"),
     "stats": ("lapo_verl.stats:main", "per-step reward components (accuracy, bonus, lengths) from a run's records"),

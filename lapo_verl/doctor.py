@@ -230,11 +230,55 @@ CHECKS = (check_verl_version, check_undeclared_deps, check_plugin_import, check_
           check_recipes, check_cpu_backend)
 
 
+def estimate_memory(recipe: str, overrides: list[str], gpu_gib: float | None) -> int:
+    """``doctor --estimate-memory``: compose the recipe as ``lapo-verl resolve`` does and print the estimate table.
+
+    Exit 0 whatever the estimate says (an estimate never stops a run); 2 when the config does not compose.
+    """
+    from lapo_verl.memory_estimate import estimate_or_reason, format_estimate
+    from lapo_verl.resolve import compose_recipe
+
+    try:
+        cfg = compose_recipe(recipe, overrides)
+    except Exception as exc:  # noqa: BLE001 - a bad override or recipe name: show Hydra's message
+        print(f"lapo-verl doctor: cannot compose +recipe={recipe} {' '.join(overrides)}: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    est, reason = estimate_or_reason(cfg, gpu_gib)
+    print(format_estimate(est) if est is not None else f"memory estimate skipped: {reason}")
+    return 0
+
+
+def memory_table(recipe: str, overrides: list[str], gpu_gib: float | None) -> int:
+    """``doctor --memory-table``: the README's estimate table (paper models x 4k-32k responses x 4/8 GPUs)."""
+    from lapo_verl.memory_estimate import DEFAULT_GPU_GIB, format_paper_table, paper_settings_rows
+    from lapo_verl.resolve import compose_recipe
+
+    cfg = compose_recipe(recipe, overrides)
+    gib = DEFAULT_GPU_GIB if gpu_gib is None else gpu_gib
+    print(f"Per-GPU memory ESTIMATES (not measured), GiB, {gib:g}-GiB GPUs, +recipe={recipe} {' '.join(overrides)}")
+    print(format_paper_table(paper_settings_rows(cfg, gib)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    overrides: list[str] = []
+    if "--" in argv:  # Hydra overrides for --estimate-memory / --memory-table, as in `lapo-verl resolve`
+        cut = argv.index("--")
+        argv, overrides = argv[:cut], argv[cut + 1:]
     parser = argparse.ArgumentParser(
         prog="lapo-verl doctor",
         description="Check that verl finds every lapo-verl component; each check runs in a fresh process and "
-                    "shows the real error (verl hides plugin import errors).",
+                    "shows the real error (verl hides plugin import errors). With --estimate-memory: estimate a "
+                    "run's per-GPU memory instead.",
+        epilog="examples:\n"
+               "  lapo-verl doctor\n"
+               "  lapo-verl doctor --model /path/to/DeepSeek-R1-Distill-Qwen-1.5B\n"
+               "  lapo-verl doctor --estimate-memory lapo_stage1 --gpu-gib 80 -- \\\n"
+               "      actor_rollout_ref.model.path=deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B data.max_response_length=16384\n"
+               "  lapo-verl doctor --memory-table",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--gpu", action="store_true",
@@ -245,7 +289,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", metavar="PATH", default=None,
                         help="check only a local model directory: will verl's agent loops (through lapo-verl's) "
                              "start with its config.json model_type and tokenizer, and what prompts they send")
+    memory = parser.add_argument_group("memory estimate (estimates, not measurements; never stops a run)")
+    memory.add_argument("--estimate-memory", metavar="RECIPE", default=None,
+                        help="compose +recipe=RECIPE with the Hydra overrides after `--` (as `lapo-verl resolve` "
+                             "does) and print the per-GPU memory estimate of the log-prob, ref and update passes "
+                             "and of vLLM, with a warning naming the knob to change for each part over the GPU. "
+                             "The model's shape comes from actor_rollout_ref.model.path's config.json, or a built-in "
+                             "shape for the paper's models (R1-Distill-Qwen-1.5B/7B, DeepScaleR-1.5B, Qwen2.5-7B)")
+    memory.add_argument("--gpu-gib", type=float, default=None, metavar="GIB",
+                        help="GPU memory in GiB (default: nvidia-smi's, else 80)")
+    memory.add_argument("--memory-table", nargs="?", const="lapo_stage1", default=None, metavar="RECIPE",
+                        help="print the README's table of estimates: the paper's 1.5B and 7B models x 4k-32k "
+                             "responses x 4 and 8 GPUs, with RECIPE's settings (default lapo_stage1)")
     args = parser.parse_args(argv)
+    if overrides and not (args.estimate_memory or args.memory_table):
+        parser.error("Hydra overrides after `--` need --estimate-memory RECIPE or --memory-table")
+    if args.estimate_memory:
+        return estimate_memory(args.estimate_memory, overrides, args.gpu_gib)
+    if args.memory_table:
+        return memory_table(args.memory_table, overrides, args.gpu_gib)
     checks = [*CHECKS, lambda: check_gpu_versions(args.gpu)]
     if args.check_gpu_stack:
         checks.append(check_gpu_resolution)

@@ -12,13 +12,20 @@ import argparse
 import sys
 
 
-def resolve_keys(recipe: str, keys: list[str], overrides: list[str]) -> list[str]:
+def compose_recipe(recipe: str, overrides: list[str]):
+    """The config ``python -m verl.trainer.main_ppo +recipe=RECIPE <overrides>`` would run (a ``DictConfig``,
+    unresolved; ~4 s). Shared by ``lapo-verl resolve`` and ``lapo-verl doctor --estimate-memory``."""
     import verl  # noqa: F401  (loads lapo_verl.plugin: resolvers and the recipe search path)
     from hydra import compose, initialize_config_module
-    from omegaconf import OmegaConf
 
     with initialize_config_module("verl.trainer.config", version_base=None):
-        cfg = compose("ppo_trainer", overrides=[f"+recipe={recipe}", *overrides])
+        return compose("ppo_trainer", overrides=[f"+recipe={recipe}", *overrides])
+
+
+def resolve_keys(recipe: str, keys: list[str], overrides: list[str]) -> list[str]:
+    from omegaconf import OmegaConf
+
+    cfg = compose_recipe(recipe, overrides)
     values = []
     for key in keys:
         value = OmegaConf.select(cfg, key, throw_on_missing=True)
