@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("lapo_verl.eval.cli:eval_main", "generate on benchmarks, grade, count tokens (vLLM or transformers)"),
     "report": ("lapo_verl.eval.report:main", "results dirs -> the paper's table (Markdown/CSV) and a frontier plot"),
     "run": ("lapo_verl.runlog:main", "run a training command: full log to a file, one progress line per step"),
+    "steps": ("lapo_verl.runlog:steps_main", "per-step wall time and peak GPU memory from training logs"),
     "overrides": ("lapo_verl.cpu_backend.overrides:main", "print the CPU backend's / a tiny run's Hydra overrides for scripts"),
     "resolve": ("lapo_verl.resolve:main", "print resolved config values of a recipe (e.g. lapo.run_dir) for scripts"),
 }

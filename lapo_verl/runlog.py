@@ -150,3 +150,61 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# ------------------------------------------------------------------------------------------- lapo-verl steps
+
+#: (label, verl metric key, format) of the step table: wall time and peak accelerator memory per step.
+STEP_TABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("step s", "timing_s/step", "{:.1f}"),
+    ("gen s", "timing_s/gen", "{:.1f}"),
+    ("update s", "timing_s/update_actor", "{:.1f}"),
+    ("peak alloc GB", "perf/max_memory_allocated_gb", "{:.1f}"),
+    ("peak reserved GB", "perf/max_memory_reserved_gb", "{:.1f}"),
+    ("resp len", "response_length/mean", "{:.0f}"),
+)
+
+
+def step_table(logs: list[str | os.PathLike]) -> str:
+    """One row per training step of each log: verl's step time, generation and update times and the peak
+    accelerator memory its workers report (``perf/max_memory_*_gb``, the largest over the ranks), then the peak
+    over all steps. A log without step lines gets a row saying so.
+
+    >>> import tempfile, pathlib
+    >>> log = pathlib.Path(tempfile.mkdtemp()) / "stage1.log"
+    >>> _ = log.write_text("step:1 - timing_s/step:12.5 - perf/max_memory_allocated_gb:30.25\\n")
+    >>> print(step_table([log]).splitlines()[2])
+    stage1  1     12.5    -      -         30.2           -                 -
+    """
+    header = ["run", "step", *(label for label, _, _ in STEP_TABLE_COLUMNS)]
+    rows: list[list[str]] = []
+    peak = 0.0
+    for path in logs:
+        name = Path(path).stem
+        steps = [parsed for line in Path(path).read_text(errors="replace").splitlines()
+                 if (parsed := parse_step_line(line)) is not None]
+        if not steps:
+            rows.append([name, "-", "no training step in this log", *[""] * (len(STEP_TABLE_COLUMNS) - 1)])
+        for step, metrics in steps:
+            rows.append([name, str(step), *(fmt.format(metrics[key]) if key in metrics else "-"
+                                             for _, key, fmt in STEP_TABLE_COLUMNS)])
+            peak = max(peak, metrics.get("perf/max_memory_reserved_gb", metrics.get("perf/max_memory_allocated_gb", 0.0)))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    lines.append(f"peak accelerator memory over all steps: {peak:.1f} GB (verl's perf/max_memory_*; 0 on the CPU backend)")
+    return "\n".join(lines)
+
+
+def steps_main(argv: list[str] | None = None) -> int:
+    """``lapo-verl steps LOG...``: the step table of training logs (the console output of main_ppo)."""
+    ap = argparse.ArgumentParser(prog="lapo-verl steps",
+                                 description="Per-step wall time and peak accelerator memory from verl training logs.",
+                                 epilog="example: lapo-verl steps runs/rehearsal/rehearsal/logs/lapo_d.log")
+    ap.add_argument("logs", nargs="+", help="training logs (verl's console logger output)")
+    args = ap.parse_args(argv)
+    missing = [p for p in args.logs if not Path(p).is_file()]
+    if missing:
+        ap.error(f"no such log: {', '.join(missing)}")
+    print(step_table(args.logs))
+    return 0

@@ -21,7 +21,8 @@ python "$here/recipes/dev/quickstart.py" --out "$OUT/assets" >/dev/null
 MODEL=${MODEL:-$OUT/assets/model}
 if python -c "import vllm, torch; assert torch.cuda.is_available()" 2>/dev/null; then
   echo "[gpu_smoke] rollout: vLLM on $(python -c 'import torch; print(torch.cuda.get_device_name(0))')"
-  backend=(CPU=0 NGPUS=1 COMMON_ARGS="actor_rollout_ref.rollout.name=vllm actor_rollout_ref.rollout.tensor_model_parallel_size=1 actor_rollout_ref.rollout.gpu_memory_utilization=0.4 actor_rollout_ref.actor.strategy=fsdp2")
+  # the recipes' own GPU settings (vLLM rollout, TP 1, FSDP): nothing forced here, so this tests what users run
+  backend=(CPU=0 NGPUS=1 COMMON_ARGS="")
 else
   echo "[gpu_smoke] vLLM or a GPU is missing: running the chain on the CPU backend"
   backend=(CPU=1 NGPUS=1 COMMON_ARGS="")
