@@ -77,7 +77,7 @@ def test_formulas_match_hand_computation():
     assert me.param_shard_bytes(s.param_count, 8) + me.adam_state_bytes(s.param_count, 8) == 1_777_088_000 * 12 / 8
     assert me.kv_cache_bytes_per_token(s, tp=1) == 2 * 28 * 2 * 128 * 2        # K+V x layers x kv heads x dim x bf16
     assert me.kv_cache_bytes_per_token(s, tp=4) == 2 * 28 * 1 * 128 * 2        # 2 kv heads over TP 4: replicated
-    assert me.layer_activation_bytes_per_token(s) == 16 * 1536 + 4 * 256 + 8 * 8960
+    assert me.layer_activation_bytes_per_token(s) == 20 * 1536 + 4 * 256 + 8 * 8960
     assert me.entropy_forward_extra_bytes(49152, 151936, chunking=True) == 4 * 2048 * 151936 * 4
     assert me.entropy_forward_extra_bytes(49152, 151936, chunking=False) == 2 * 49152 * 151936 * 2
     assert me.vllm_weight_bytes(s.param_count, tp=2) == 1_777_088_000 * 2 / 2
@@ -94,16 +94,16 @@ def test_update_pass_of_the_1_5b_model_by_hand():
         + (root + 2 * layer) * 2                                # gathered bf16: root unit + 2 layers
         + (root + layer) * 4                                    # unsharded fp32 grads: root + 1 layer
         + 28 * t * 1536 * 2                                     # checkpointed layer inputs
-        + t * (16 * 1536 + 4 * 256 + 8 * 8960)                  # one recomputed layer
+        + t * (20 * 1536 + 4 * 256 + 8 * 8960)                  # one recomputed layer
         + t * 3 * 8960 * 2                                      # MLP gradients in flight
-        + t * 1536 * 6                                          # final norm
+        + t * 1536 * 8                                          # final norm: fp32 input + 2 bf16 copies
         + t * 151936 * 2                                        # logits (flash-attn CE: gradient in place)
     ) / GIB + me.TRAINER_RUNTIME_GIB + me.VLLM_ASLEEP_GIB
     assert est.total_gib == pytest.approx(expected)
     assert est.tokens == 10240
     no_ckpt = me.update_pass(me.QWEN2_1_5B, replace(inp, gradient_checkpointing=False))
     assert no_ckpt.gib("activations") == pytest.approx(
-        (28 * t * (16 * 1536 + 4 * 256 + 8 * 8960) + t * 3 * 8960 * 2 + t * 1536 * 6) / GIB)
+        (28 * t * (20 * 1536 + 4 * 256 + 8 * 8960) + t * 3 * 8960 * 2 + t * 1536 * 8) / GIB)
     torch_ce = me.update_pass(me.QWEN2_1_5B, replace(inp, flash_attn_cross_entropy=False))
     assert torch_ce.gib("logits + their grad") == pytest.approx(3 * t * 151936 * 2 / GIB)
 
@@ -263,3 +263,30 @@ def test_doctor_estimate_memory_on_a_recipe(tmp_path, capsys):
     assert "MEMORY ESTIMATE (not measured)" in out and "per GPU of 80.0 GiB" in out
     assert "hidden 64" in out and "response 2,048" in out and "update" in out
     assert "no warnings" in out
+
+
+def test_activation_formula_matches_what_autograd_saves_for_a_tiny_qwen2():
+    """The per-layer formula against the tensors autograd actually keeps (bf16, SDPA on CPU; flash-attn keeps the
+    same q, k, v, output and softmax statistics)."""
+    torch = pytest.importorskip("torch")
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    config = Qwen2Config(hidden_size=256, intermediate_size=1024, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=512, tie_word_embeddings=False)
+    model = Qwen2ForCausalLM._from_config(config, attn_implementation="sdpa", dtype=torch.bfloat16).train()
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def keep(tensor):
+        saved[tensor.untyped_storage().data_ptr()] = tensor.untyped_storage().nbytes()
+        return tensor
+
+    tokens = 256
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+        model(input_ids=torch.randint(0, 512, (1, tokens)))
+    measured = sum(n for ptr, n in saved.items() if ptr not in weights) / tokens
+    shape = me.ModelShape("tiny", 256, 2, 4, 2, 64, 1024, 512, tie_word_embeddings=False)
+    # no checkpointing: L layers + the final norm (fp32 input + two bf16 copies), no backward yet
+    formula = 2 * me.layer_activation_bytes_per_token(shape) + 256 * (4 + 2 * 2)
+    assert formula == 2 * (20 * 256 + 4 * 128 + 8 * 1024) + 256 * 8
+    assert formula == pytest.approx(measured, rel=0.03)
