@@ -93,10 +93,12 @@ def build_plans(
         raise ValueError(f"visit_rule must be one of {VISIT_RULES}, got {visit_rule!r}")
     plans: dict[str, int] = {}
     unsolved: list[str] = []
-    incomplete = 0
+    incomplete = incomplete_all = total_visits = 0
     for problem_id, visits in sorted(group_visits(records).items()):
         usable = [v for v in visits if include_incomplete or v.complete]
         incomplete += len(visits) - len(usable)
+        incomplete_all += sum(1 for v in visits if not v.complete)
+        total_visits += len(visits)
         if visit_rule == "latest":
             chosen = usable[-1:] if usable else []
             chosen = [v for v in chosen if v.correct_lengths]
@@ -112,7 +114,8 @@ def build_plans(
         "visit_rule": visit_rule,
         "plans": plans,
         "unsolved": unsolved,
-        "summary": summarize(plans, unsolved, records, incomplete),
+        "summary": {**summarize(plans, unsolved, records, incomplete), "visits": total_visits,
+                    "incomplete_visits": incomplete_all},
     }
 
 
@@ -139,7 +142,11 @@ def summarize(plans: dict[str, int], unsolved: list[str], records: list[LengthRe
 # Plans file I/O (shared with the stage-2 dataset)
 # --------------------------------------------------------------------------------------------
 class PlansFileError(ValueError):
-    """A plans file that cannot be used; the message names the file and the offending entry."""
+    """A plans file that cannot be used; the message names the file and the offending entries."""
+
+
+#: bad entries named in one :class:`PlansFileError`
+MAX_REPORTED = 10
 
 
 def _no_duplicate_keys(path: str):
@@ -175,16 +182,26 @@ def read_plans(path: str) -> tuple[dict[str, int], set[str], dict]:
     if not isinstance(doc, dict) or doc.get("format") != PLANS_FORMAT or not isinstance(doc.get("plans"), dict):
         raise PlansFileError(f"{path}: not a {PLANS_FORMAT} file (missing 'format' or 'plans'); use `lapo-verl plans`")
     plans: dict[str, int] = {}
+    bad: list[str] = []  # every bad entry, so one run of the preflight names them all
     for problem_id, value in doc["plans"].items():
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise PlansFileError(f"{path}: plans[{problem_id!r}] = {value!r} is not an integer token count")
-        if float(value) != int(value) or int(value) <= 0:
-            raise PlansFileError(f"{path}: plans[{problem_id!r}] = {value!r} must be a positive integer")
-        plans[str(problem_id)] = int(value)
-    unsolved = {str(u) for u in doc.get("unsolved", [])}
+            bad.append(f"plans[{problem_id!r}] = {value!r} is not an integer token count")
+        elif float(value) != int(value) or int(value) <= 0:
+            bad.append(f"plans[{problem_id!r}] = {value!r} must be a positive integer")
+        else:
+            plans[str(problem_id)] = int(value)
+    raw_unsolved = doc.get("unsolved", [])
+    if not isinstance(raw_unsolved, list):
+        bad.append(f"'unsolved' = {raw_unsolved!r} is not a list of problem ids")
+        raw_unsolved = []
+    unsolved = {str(u) for u in raw_unsolved}
     both = unsolved & plans.keys()
     if both:
-        raise PlansFileError(f"{path}: ids both planned and unsolved: {sorted(both)[:5]}")
+        bad.append(f"ids both planned and unsolved: {sorted(both)[:5]}")
+    if bad:
+        more = f" (and {len(bad) - MAX_REPORTED} more)" if len(bad) > MAX_REPORTED else ""
+        raise PlansFileError(f"{path}: {len(bad)} bad entr{'y' if len(bad) == 1 else 'ies'}: "
+                             + "; ".join(bad[:MAX_REPORTED]) + more + "; rebuild it with `lapo-verl plans`")
     return plans, unsolved, doc
 
 
@@ -214,6 +231,43 @@ def plot_histogram(plans: dict[str, int], path: str, title: str = "LAPO plans (s
     plt.close(fig)
 
 
+#: ``lapo-verl plans`` fails when more than this fraction of visits is incomplete or of records is missing
+MAX_INCOMPLETE_FRAC = 0.02
+
+
+def expected_records(records_dir: str, max_step: int | None = None) -> dict[int, int] | None:
+    """Records the trainer wrote per step (``{"event": "step", ...}`` lines of ``events.jsonl``, the latest per
+    step, so a redone step counts once); None for directories written before the trainer logged them."""
+    from lapo_verl.records import read_events
+
+    per_step: dict[int, int] = {}
+    for event in read_events(records_dir):
+        if event.get("event") == "step" and (max_step is None or int(event["step"]) <= max_step):
+            per_step[int(event["step"])] = int(event.get("expected", event.get("records", 0)))
+    return per_step or None
+
+
+def completeness_failure(summary: dict, n_records: int, expected: dict[int, int] | None, max_frac: float) -> str | None:
+    """Why the records are too incomplete to plan from (cause and counts), or None.
+
+    >>> completeness_failure({"visits": 100, "incomplete_visits": 40}, 700, None, 0.02)[:36]
+    'incomplete visits: 40 of 100 (40.0%)'
+    """
+    problems = []
+    visits, incomplete = int(summary.get("visits", 0)), int(summary.get("incomplete_visits", 0))
+    if visits and incomplete / visits > max_frac:
+        problems.append(f"incomplete visits: {incomplete} of {visits} ({100 * incomplete / visits:.1f}%) GRPO groups "
+                        "have fewer records than their group size (records written on several nodes without a "
+                        "shared disk, or by an older lapo-verl whose reward workers wrote them?)")
+    if expected:
+        want = sum(expected.values())
+        missing = max(0, want - n_records)
+        if want and missing / want > max_frac:
+            problems.append(f"missing records: {n_records} read, the trainer logged {want} for steps "
+                            f"{min(expected)}..{max(expected)} ({missing} missing, {100 * missing / want:.1f}%)")
+    return "; ".join(problems) or None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="lapo-verl plans",
@@ -232,6 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-step", type=int, default=None, help="ignore records after this global step")
     parser.add_argument("--include-incomplete", action="store_true",
                         help="use visits with fewer responses than the group size (e.g. cut by a crash)")
+    parser.add_argument("--max-incomplete-frac", type=float, default=MAX_INCOMPLETE_FRAC,
+                        help="fail (exit 3, no plans file) when more than this fraction of the visits are incomplete "
+                             "or of the records the trainer logged per step are missing (default: "
+                             f"{MAX_INCOMPLETE_FRAC}); 1 accepts anything")
     parser.add_argument("--hist", default=None, help="also draw a histogram of the plans (PNG)")
     args = parser.parse_args(argv)
 
@@ -251,8 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     doc = build_plans(records, statistic=args.statistic, visit_rule=args.visit_rule,
                       include_incomplete=args.include_incomplete)
     doc["source"] = {"records": source, "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "load": report.as_dict()}
-    write_plans(doc, args.out)
     s = doc["summary"]
+    expected = None if os.path.isfile(source) else expected_records(source, args.max_step)
+    failure = completeness_failure(s, len(records), expected, args.max_incomplete_frac)
+    if failure:
+        print(f"lapo-verl plans: {failure}\n  no plans file written (--max-incomplete-frac "
+              f"{args.max_incomplete_frac:g}; --max-incomplete-frac 1 accepts these records)", file=sys.stderr)
+        return 3
+    write_plans(doc, args.out)
     print(f"plans -> {args.out}")
     print(f"  problems {s['problems']}: solved {s['solved']}, unsolved {s['unsolved']} "
           f"(records {s['records']}, steps {s['steps']}, incomplete visits skipped {s['incomplete_visits_skipped']})")
