@@ -216,17 +216,17 @@ def check_verl_config(cfg: DictConfig, capacity: Any = None) -> None:
 
 
 def warn_memory(cfg: DictConfig) -> None:
-    """Print the per-GPU memory estimate's warnings for a GPU run (``lapo_verl.memory_estimate``); an estimate
-    never stops a run, and nothing is printed for the CPU backend."""
+    """Print the per-GPU memory estimate of a GPU run (``lapo_verl.memory_estimate``): one summary line, the full
+    table and a warning naming the knob when a phase exceeds the GPU. An estimate never stops a run; nothing is
+    printed for the CPU backend."""
     if str(_select(cfg, "trainer.device") or "cuda") == "cpu" or os.environ.get("VERL_PLATFORM") == "cpu":
         return
-    try:
-        from lapo_verl.memory_estimate import estimate_from_config, format_estimate
-    except ImportError:
-        return
-    result = estimate_from_config(cfg)
-    if result is not None and getattr(result, "warnings", None):
-        print(format_estimate(result), file=sys.stderr, flush=True)
+    from lapo_verl.memory_estimate import estimate_from_config, format_estimate, preflight_memory_lines
+
+    estimate = estimate_from_config(cfg)
+    lines = format_estimate(estimate).splitlines() if estimate is not None and estimate.warnings else \
+        preflight_memory_lines(cfg)
+    print("\n".join(f"lapo-verl: {line}" for line in lines), file=sys.stderr, flush=True)
 
 
 def check(cfg: DictConfig, capacity: Any = None) -> None:

@@ -194,20 +194,16 @@ class GpuCapacity:
 
 def _running_cluster_address(cfg: DictConfig) -> str | None:
     """The address of the Ray cluster ``ray.init`` in verl's driver would join: ``ray_kwargs.ray_init.address``,
-    ``RAY_ADDRESS``, or a cluster started on this machine with ``ray start --head`` (Ray records it in
-    ``<temp dir>/ray_current_cluster``)."""
-    address = OmegaConf.select(cfg, "ray_kwargs.ray_init.address", default=None)
-    if address:
+    ``RAY_ADDRESS``, or the cluster last started on this machine with ``ray start --head`` (Ray's own lookup,
+    ``ray._private.services.get_ray_address_from_environment``: ``<temp dir>/ray_current_cluster``)."""
+    address = OmegaConf.select(cfg, "ray_kwargs.ray_init.address", default=None) or os.environ.get("RAY_ADDRESS")
+    if address and str(address) not in ("auto", "local"):
         return str(address)
-    if os.environ.get("RAY_ADDRESS"):
-        return os.environ["RAY_ADDRESS"]
-    temp_dir = OmegaConf.select(cfg, "ray_kwargs.ray_init._temp_dir", default=None) or os.environ.get(
-        "RAY_TMPDIR", "/tmp/ray")
-    marker = os.path.join(str(temp_dir), "ray_current_cluster")
-    if os.path.isfile(marker):
-        with open(marker) as fh:
-            return fh.read().strip() or None
-    return None
+    if str(address) == "local":
+        return None
+    from ray._private.utils import read_ray_address
+
+    return read_ray_address(OmegaConf.select(cfg, "ray_kwargs.ray_init._temp_dir", default=None)) or None
 
 
 def _cluster_capacity(address: str) -> GpuCapacity:

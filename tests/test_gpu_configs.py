@@ -131,6 +131,8 @@ def test_invalid_combinations_name_the_key(tmp_path):
 
 
 def test_gpu_capacity_rules(tmp_path, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # no Ray cluster of another process is seen
     four = compose_recipe("lapo_stage1", MODEL, "trainer.n_gpus_per_node=4", minimal=False)
     two_nodes = compose_recipe("lapo_stage1", MODEL, "trainer.n_gpus_per_node=8", "trainer.nnodes=2", minimal=False)
     monkeypatch.delenv("VERL_PLATFORM", raising=False)
@@ -153,8 +155,8 @@ def test_gpu_capacity_rules(tmp_path, monkeypatch):
     unreachable = gpu_capacity(four)
     assert unreachable.per_node == (0,) and "could not be reached" in unreachable.source
     monkeypatch.delenv("RAY_ADDRESS")
-    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
-    (tmp_path / "ray_current_cluster").write_text("127.0.0.1:2")  # stale record of a local `ray start`
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text("127.0.0.1:2")  # stale record of a local `ray start`
     assert "could not be reached" not in gpu_capacity(four).source  # ray.init would start a new local Ray
 
 
@@ -201,3 +203,25 @@ def test_gpu_command_on_a_machine_without_gpus_stops_in_seconds(tmp_path):
     assert proc.returncode == 2, out[-3000:]
     assert "asks for 1 node(s) x 4 GPU(s)" in out and "has 0 GPU(s)" in out, out[-3000:]
     assert "ray init" not in out and "Traceback" not in out, out[-3000:]
+
+
+def test_preflight_prints_the_memory_estimate_and_never_stops(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("VERL_PLATFORM", raising=False)
+    seven_b = "actor_rollout_ref.model.path=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
+    too_big = compose_recipe("lapo_stage1", seven_b, *_stand_in_inputs(tmp_path), "trainer.n_gpus_per_node=2",
+                             "data.max_response_length=32768", "actor_rollout_ref.rollout.gpu_memory_utilization=0.85",
+                             minimal=False)
+    preflight.check(too_big, capacity=GpuCapacity((2,), "stand-in"))  # warns, does not raise
+    err = capsys.readouterr().err
+    assert "MEMORY ESTIMATE (not measured)" in err and "WARNING (estimate): update" in err
+    assert "change actor_rollout_ref.rollout.gpu_memory_utilization" in err
+    fits = compose_recipe("lapo_stage1", MODEL, "data.train_files=data/train.parquet",
+                          "data.val_files=data/val.parquet", minimal=False)
+    preflight.check(fits, capacity=GpuCapacity((4,), "stand-in"))
+    err = capsys.readouterr().err
+    assert "memory estimate (not measured)" in err and "fits" in err and "WARNING" not in err
+    cpu = compose_recipe("lapo_stage1", MODEL, "data.train_files=data/train.parquet",
+                         "data.val_files=data/val.parquet", *CPU_TRAINER_OVERRIDES, minimal=False)
+    preflight.check(cpu, capacity=GpuCapacity((1,), "stand-in"))
+    assert "memory estimate" not in capsys.readouterr().err  # the CPU backend: no GPU to estimate
