@@ -197,6 +197,51 @@ def band_bonus_batched(
     return r1, lo, hi
 
 
+def group_ids(index: Sequence[object]) -> np.ndarray:
+    """Integer group ids in ``[0, G)``, in order of first appearance, of a batch's GRPO group keys.
+
+    Rows are grouped as verl's GRPO groups them (its ``index`` values as dict keys), in one pass.
+
+    >>> group_ids(["b", "a", "b", "c", "a"]).tolist()
+    [0, 1, 0, 2, 1]
+    """
+    ids: dict[object, int] = {}
+    return np.fromiter((ids.setdefault(key, len(ids)) for key in index), dtype=np.int64, count=len(index))
+
+
+def equal_score_rows(scores: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Rows whose GRPO group has at least two responses, all with the same score: their advantage is exactly 0.
+
+    GRPO's advantage ``(r - mean) / (std + eps)`` is 0 for such a group in exact arithmetic; in float32 the group
+    mean can be off by one ulp, and dividing by ``std + 1e-6`` (std ~1e-7) turns that into about +0.1 per
+    response. A group of **one** response is never among these rows: it follows verl's GRPO rule (mean 0,
+    std 1), so its advantage is its raw score.
+
+    Args:
+        scores: ``(N,)`` summed reward per response, exactly as GRPO sees them (e.g. the float32 column).
+        group: ``(N,)`` integer group ids in ``[0, G)`` (:func:`group_ids`).
+
+    Returns:
+        ``(N,)`` booleans. One vectorised pass, no loop over groups: a group is equal when every row equals
+        one representative row of the group (an exact comparison, so NaN scores never count as equal).
+
+    >>> equal_score_rows(np.array([1.7, 1.7, 1.7, 0.3, 0.5, 2.0, 0.0, 0.0]), np.array([0, 0, 0, 1, 1, 2, 3, 3])).tolist()
+    [True, True, True, False, False, False, True, True]
+    """
+    scores = np.asarray(scores)
+    group = np.asarray(group, dtype=np.int64)
+    if group.size == 0:
+        return np.zeros(0, dtype=bool)
+    n_groups = int(group.max()) + 1
+    representative = np.empty(n_groups, dtype=np.int64)
+    representative[group] = np.arange(group.size)  # any row of the group will do, whichever write wins
+    differs = scores != scores[representative[group]]
+    sizes = np.bincount(group, minlength=n_groups)
+    n_differ = np.bincount(group, weights=differs, minlength=n_groups)
+    equal_group = (sizes >= 2) & (n_differ == 0)
+    return equal_group[group]
+
+
 def plan_statistic(correct_lengths: Sequence[float], statistic: str = "median") -> int:
     """The recorded length of one visit: median (paper), mean or min of the correct lengths, rounded.
 

@@ -35,12 +35,14 @@ from lapo_verl.rewards import Stage1Params, band_bonus_batched
 CORRECT_THRESHOLD = 0.5
 
 
-def stage1_band(scores: np.ndarray, lengths: np.ndarray, index: Sequence[Any], params: Stage1Params
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def stage1_band(scores: np.ndarray, lengths: np.ndarray, index: Sequence[Any], params: Stage1Params,
+                group: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Band bonus R1 of a batch of GRPO groups: ``(correct, r1, lo, hi)``.
 
     ``scores`` are the stage-1 rewards (``acc``), ``lengths`` the response lengths, ``index`` the group uid
-    of each row. Rows with length 0 (verl's padding rows) are never correct.
+    of each row. Rows with length 0 (verl's padding rows) are never correct. ``group``: integer ids of
+    ``index`` already computed by the caller (:func:`lapo_verl.rewards.group_ids`; ``lo``/``hi`` then follow
+    their order), so that the advantage estimator factorises the uids once.
 
     >>> from lapo_verl.rewards import Stage1Params
     >>> p = Stage1Params(alpha=0.7, band=(0.3, 0.7), falloff=100.0, bonus_rule="paper")
@@ -51,7 +53,8 @@ def stage1_band(scores: np.ndarray, lengths: np.ndarray, index: Sequence[Any], p
     scores = np.asarray(scores, dtype=np.float64)
     lengths = np.asarray(lengths, dtype=np.float64)
     correct = (scores >= CORRECT_THRESHOLD) & (lengths > 0)
-    _, group = np.unique(np.asarray(index, dtype=object).astype(str), return_inverse=True)
+    if group is None:
+        _, group = np.unique(np.asarray(index, dtype=object).astype(str), return_inverse=True)
     r1, lo, hi = band_bonus_batched(lengths, correct, group, band=params.band, falloff=params.falloff,
                                     empty_band_gets_bonus=params.bonus_rule == "paper")
     return correct, r1, lo, hi

@@ -5,14 +5,16 @@ no reward hook sees a whole GRPO group. The advantage step does: it receives eve
 group (``index`` = verl's per-prompt ``uid``), the response mask (lengths) and the scores. The stage-1
 reward manager emits exactly ``acc`` in {0, 1}; this estimator adds ``alpha * R1`` (the band bonus,
 :func:`lapo_verl.rewards.band_bonus_batched`) to each response's reward and then runs verl's own GRPO
-normalisation, unchanged.
+normalisation (with the one change below).
 
-``lapo_grpo`` (stage 2 and the baselines) is verl's GRPO on the reward manager's scores with one change
-that holds for both: each group's scores are shifted by the group's first score, in float64, before verl's
-GRPO runs (:func:`group_shifted_scores`). GRPO is invariant to a per-group shift, but verl computes the
-group mean in float32: for a group of equal scores (all correct with the same length: R_D = 1.7 for 8
-responses) the mean is off by one ulp, the std is ~1e-7, and ``(x - mean) / (std + 1e-6)`` gives about
-+0.106 per response instead of 0. Shifted, the group is exactly zero and so is its advantage.
+``lapo_grpo`` (stage 2 and the baselines) is verl's GRPO on the reward manager's scores. Both estimators call
+verl's own ``compute_grpo_outcome_advantage`` on one summed reward per response and change one thing
+afterwards: a group of two or more responses with equal scores gets an advantage of exactly 0
+(:func:`lapo_verl.rewards.equal_score_rows`). verl computes the group mean in float32: for a group of equal
+scores (all correct with the same length: R_D = 1.7 for 8 responses) the mean is off by one ulp, the std is
+~1e-7, and ``(x - mean) / (std + 1e-6)`` gives about +0.106 per response instead of 0. Everything else is
+verl's result as is, including a group of one response: verl's rule (mean 0, std 1) gives it its raw score
+as advantage (``actor_rollout_ref.rollout.n=1`` trains on the raw reward, as with verl's ``grpo``).
 """
 
 from __future__ import annotations
@@ -28,26 +30,10 @@ import torch
 from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, register_adv_est
 
 from lapo_verl import config as lapo_config
+from lapo_verl.rewards import equal_score_rows, group_ids
 from lapo_verl.step_metrics import CORRECT_THRESHOLD, band_bonus_summary, stage1_band  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
-
-def group_shifted_scores(scores: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """``scores - scores[first row of the group]`` in float64: a group of equal scores becomes exact zeros.
-
-    >>> group_shifted_scores(np.array([1.7, 1.7, 1.7, 0.3, 0.5]), np.array([0, 0, 0, 1, 1])).tolist()
-    [0.0, 0.0, 0.0, 0.0, 0.2]
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    group = np.asarray(group)
-    _, first = np.unique(group, return_index=True)
-    _, inverse = np.unique(group, return_inverse=True)
-    return scores - scores[first][inverse]
-
-
-def _group_ids(index: np.ndarray) -> np.ndarray:
-    return np.unique(np.asarray(index, dtype=object).astype(str), return_inverse=True)[1]
-
 
 
 class _StepLog:
@@ -70,17 +56,18 @@ class _StepLog:
 _step_log = _StepLog()
 
 
-def _grpo_of_summed_rewards(rewards: np.ndarray, index: np.ndarray, token_level_rewards: torch.Tensor,
+def _grpo_of_summed_rewards(column: torch.Tensor, group: np.ndarray, index: np.ndarray,
                             response_mask: torch.Tensor, epsilon: float, config: Any):
-    """verl's GRPO on one summed reward per response (float64), shifted per group first (module docstring).
+    """verl's GRPO on one summed reward per response, then exact zeros for groups of equal rewards.
 
-    GRPO only uses each response's summed reward, so it gets the (bs, 1) column instead of a copy of the
-    (bs, T) token tensor: same advantages, one less pass over the batch.
+    ``column`` is the ``(bs, 1)`` summed reward (GRPO only uses each response's sum, so it gets the column
+    instead of the ``(bs, T)`` token tensor: same advantages, one less pass over the batch); ``group`` the
+    integer ids of ``index`` (:func:`lapo_verl.rewards.group_ids`).
     """
     with torch.no_grad():
-        shifted = group_shifted_scores(rewards, _group_ids(index))
-        column = torch.as_tensor(shifted, dtype=token_level_rewards.dtype).to(token_level_rewards.device).unsqueeze(-1)
-    return compute_grpo_outcome_advantage(
+        # float64 holds every float dtype exactly: equal stays equal, different stays different
+        equal = equal_score_rows(column[:, 0].to(torch.float64).cpu().numpy(), group)
+    advantages, returns = compute_grpo_outcome_advantage(
         token_level_rewards=column,
         response_mask=response_mask,
         index=index,
@@ -88,6 +75,12 @@ def _grpo_of_summed_rewards(rewards: np.ndarray, index: np.ndarray, token_level_
         norm_adv_by_std_in_grpo=bool(config.get("norm_adv_by_std_in_grpo", True)) if config is not None else True,
         config=config,
     )
+    if equal.any():
+        rows = torch.from_numpy(np.flatnonzero(equal)).to(advantages.device)
+        advantages.index_fill_(0, rows, 0.0)
+        if returns is not advantages:
+            returns.index_fill_(0, rows, 0.0)
+    return advantages, returns
 
 
 @register_adv_est("lapo_stage1")
@@ -119,10 +112,11 @@ def compute_lapo_stage1_advantage(
     with torch.no_grad():
         scores = token_level_rewards.sum(dim=-1).float().cpu().numpy()
         lengths = response_mask.sum(dim=-1).float().cpu().numpy()
-        correct, r1, lo, _ = stage1_band(scores, lengths, index, params)
-    advantages, returns = _grpo_of_summed_rewards(
-        scores.astype(np.float64) + params.alpha * r1, index, token_level_rewards, response_mask, epsilon, config
-    )
+        group = group_ids(index)
+        correct, r1, lo, _ = stage1_band(scores, lengths, index, params, group=group)
+        r_d = scores + params.alpha * r1  # float64 (r1 is), then one rounding to the rewards' dtype
+        column = torch.from_numpy(r_d).to(dtype=token_level_rewards.dtype, device=token_level_rewards.device)
+    advantages, returns = _grpo_of_summed_rewards(column.unsqueeze(-1), group, index, response_mask, epsilon, config)
     if lapo.log_step_stats:
         _step_log.write(lapo.run_dir, band_bonus_summary(lengths, correct, r1, lo))
     return advantages, returns
@@ -137,10 +131,10 @@ def compute_lapo_grpo_advantage(
     epsilon: float = 1e-6,
     **kwargs: Any,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """verl's GRPO on each response's summed reward, shifted per group in float64 first, so that a
-    group of equal rewards gets an advantage of exactly 0 (module docstring). Otherwise identical."""
+    """verl's GRPO on each response's summed reward, except that a group of two or more equal rewards gets
+    an advantage of exactly 0 (module docstring). Otherwise identical, groups of one included."""
     if index is None:
         raise ValueError("lapo_grpo needs verl's group index (uid); got none")
     with torch.no_grad():
-        scores = token_level_rewards.double().sum(dim=-1).cpu().numpy()
-    return _grpo_of_summed_rewards(scores, index, token_level_rewards, response_mask, epsilon, config)
+        column = token_level_rewards.sum(dim=-1, keepdim=True)  # the sum verl's GRPO takes, same dtype
+    return _grpo_of_summed_rewards(column, group_ids(index), index, response_mask, epsilon, config)

@@ -148,3 +148,71 @@ def test_group_of_equal_rewards_gets_exactly_zero_advantage(algo_cfg):
     want = (r_h - r_h.mean()) / (r_h.std() + 1e-6)
     got = torch.stack([adv[8 + i, lengths[8 + i] - 1] for i in range(4)])
     assert got == pytest.approx(want, abs=1e-5)
+
+
+def _mixed_groups(rng, sizes, prefix):
+    """uids of groups of the given sizes, rows shuffled (a group's rows need not be adjacent)."""
+    uids = [f"{prefix}{g}" for g, size in enumerate(sizes) for _ in range(size)]
+    return [uids[i] for i in rng.permutation(len(uids))]
+
+
+@pytest.mark.parametrize("norm", [True, False])
+def test_groups_of_one_to_eight_follow_verl_grpo(tmp_path, norm):
+    """Issue 19 item 5: every group, a group of one included, gets verl's GRPO advantage of its R_D (a group of one:
+    mean 0, std 1, i.e. its raw R_D), except that a group of >= 2 equal R_D gets exactly 0. Checked against verl's own
+    ``compute_grpo_outcome_advantage``, with and without std normalisation, on one batch of mixed group sizes."""
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
+
+    cfg = compose_recipe("lapo_stage1", f"algorithm.norm_adv_by_std_in_grpo={str(norm).lower()}",
+                         f"lapo.output_root={tmp_path}").algorithm
+    rng = np.random.default_rng(19)
+    uids = _mixed_groups(rng, [size for size in range(1, 9) for _ in range(6)], "u")
+    n = len(uids)
+    lengths = rng.integers(1, 400, size=n)
+    acc = (rng.random(n) < 0.6).astype(float)
+    # plus: an all-correct group of equal lengths (R_D = 1.7 each), an all-wrong one, padding rows (verl's "pad" uids)
+    uids += ["same"] * 8 + ["wrong"] * 5 + ["pad_0", "pad_1", "pad_1"]
+    lengths = np.concatenate([lengths, [37] * 8, rng.integers(1, 400, size=5), [0, 0, 0]])
+    acc = np.concatenate([acc, [1.0] * 8, [0.0] * 5, [0.0, 0.0, 0.0]])
+
+    # R_D per group from the scalar reference (paper formula), not from the estimator's own batched code
+    r_d = np.zeros(len(uids))
+    for uid in dict.fromkeys(uids):
+        rows = [i for i, u in enumerate(uids) if u == uid]
+        r_d[rows] = R.stage1_group_rewards(lengths[rows].tolist(), [bool(acc[i]) and lengths[i] > 0 for i in rows])
+    verl_in = _batch(lengths.tolist(), r_d.tolist(), uids).batch
+    want, _ = compute_grpo_outcome_advantage(verl_in["token_level_rewards"], verl_in["response_mask"],
+                                             np.array(uids, dtype=object), norm_adv_by_std_in_grpo=norm)
+
+    data = _batch(lengths.tolist(), acc.tolist(), uids)
+    import lapo_verl.plugin  # noqa: F401
+    from verl.trainer.ppo.core_algos import get_adv_estimator_fn
+
+    got, returns = get_adv_estimator_fn("lapo_stage1")(
+        token_level_rewards=data.batch["token_level_rewards"], response_mask=data.batch["response_mask"],
+        index=data.non_tensor_batch["uid"], config=cfg)
+    assert torch.equal(got, returns)
+
+    sizes = {u: uids.count(u) for u in uids}
+    equal = np.array([sizes[u] >= 2 and len(set(r_d[[j for j, v in enumerate(uids) if v == u]])) == 1 for u in uids])
+    single = np.array([sizes[u] == 1 for u in uids])
+    assert (~equal[:n] & ~single[:n]).sum() > 100 and equal[n:n + 13].all()  # random groups: mostly unequal
+    assert torch.all(got[torch.as_tensor(equal)] == 0.0)  # exactly, where verl's float32 mean may leave ~0.1
+    assert torch.allclose(got[torch.as_tensor(~equal)], want[torch.as_tensor(~equal)], atol=1e-5, rtol=1e-5)
+    # groups of one: the raw R_D on every response token (1.7 correct, 0 wrong), as verl's grpo gives it
+    last = torch.as_tensor(lengths - 1).clamp(min=0)
+    raw = got[torch.arange(len(uids)), last][torch.as_tensor(single)]
+    scale = 1.0 / (1.0 + 1e-6) if norm else 1.0
+    assert raw.tolist() == pytest.approx((r_d[single] * scale).tolist(), abs=1e-6)
+    assert (raw > 1.0).any() and (raw == 0).any()
+    assert torch.all(got[-3:] == 0)  # padding rows
+
+
+def test_rollout_n_1_trains_on_the_raw_reward(algo_cfg):
+    """``actor_rollout_ref.rollout.n=1``: every group has one response; through verl's V1 call lapo_stage1 gives
+    what verl's ``grpo`` gives for R_D (the raw reward), not 0 (which would train nothing)."""
+    lengths, scores, uids = [12, 30, 7, 19], [1, 0, 1, 1], ["a", "b", "c", "d"]
+    ours = _v1_advantage(_batch(lengths, scores, uids), algo_cfg)
+    verl = _v1_advantage(_batch(lengths, [1.7 * s for s in scores], uids), algo_cfg, estimator="grpo")
+    assert torch.allclose(ours, verl, atol=1e-6)
+    assert ours[0, 0].item() == pytest.approx(1.7, abs=1e-5) and torch.all(ours[1] == 0)

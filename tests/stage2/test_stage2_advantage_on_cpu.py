@@ -45,3 +45,52 @@ def test_equal_stage2_rewards_get_exactly_zero(algo_cfg):
     ours = _v1(rewards, uids, algo_cfg, "lapo_grpo")
     assert torch.all(ours[:8] == 0.0)
     assert ours[8:] == pytest.approx(plain[8:], abs=1e-5)  # elsewhere identical to verl's GRPO
+
+
+@pytest.mark.parametrize("norm", [True, False])
+def test_groups_of_one_to_eight_match_verl_grpo(norm):
+    """Issue 19 item 5: lapo_grpo is verl's ``compute_grpo_outcome_advantage`` for groups of 1..8 (a group of one:
+    mean 0, std 1, so its advantage is the raw reward), with and without std normalisation, mixed sizes in one
+    shuffled batch; a group of >= 2 equal rewards gets exactly 0; padding rows stay 0."""
+    import lapo_verl.plugin  # noqa: F401
+    from omegaconf import OmegaConf
+    from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage, get_adv_estimator_fn
+
+    rng = np.random.default_rng(5)
+    groups = [(f"r{size}_{k}", size, False) for size in range(1, 9) for k in range(5)]
+    groups += [(f"e{size}", size, True) for size in range(2, 9)]  # equal rewards: verl's float32 mean leaves ~0.1
+    uids, rewards = [], []
+    for uid, size, equal in groups:
+        uids += [uid] * size
+        rewards += [1.8] * size if equal else rng.normal(1.0, 0.7, size=size).tolist()
+    order = rng.permutation(len(uids))
+    uids, rewards = [uids[i] for i in order] + ["pad_0", "pad_1", "pad_1"], [rewards[i] for i in order] + [0.0] * 3
+    width, n = 7, len(uids)
+    lengths = rng.integers(1, width + 1, size=n)
+    lengths[-3:] = 0  # padding rows: all-zero mask
+    mask = (torch.arange(width)[None, :] < torch.as_tensor(lengths)[:, None]).float()
+    tlr = torch.zeros(n, width)
+    tlr[torch.arange(n), torch.as_tensor(lengths - 1).clamp(min=0)] = torch.tensor(rewards, dtype=torch.float32)
+    index = np.array(uids, dtype=object)
+
+    want, _ = compute_grpo_outcome_advantage(tlr, mask, index, norm_adv_by_std_in_grpo=norm)
+    got, returns = get_adv_estimator_fn("lapo_grpo")(token_level_rewards=tlr, response_mask=mask, index=index,
+                                                     config=OmegaConf.create({"norm_adv_by_std_in_grpo": norm}))
+    assert torch.equal(got, returns)
+    equal = torch.tensor([u.startswith("e") for u in uids])
+    assert torch.all(got[equal] == 0.0)
+    if norm:
+        assert (want[equal].abs().amax(dim=1) > 0.05).any()  # what the exact zero is for
+    assert torch.allclose(got[~equal], want[~equal], atol=1e-6, rtol=1e-6)
+    single = torch.tensor([u.startswith("r1_") for u in uids])
+    raw = torch.tensor(rewards)[single] / ((1.0 + 1e-6) if norm else 1.0)
+    assert torch.allclose(got[single].sum(dim=1) / mask[single].sum(dim=1), raw, atol=1e-6)  # the raw reward
+    assert torch.all(got[-3:] == 0)
+
+
+def test_rollout_n_1_gives_verls_advantages(algo_cfg):
+    """``actor_rollout_ref.rollout.n=1`` (all groups of one) through verl's V1 call: the raw rewards, as ``grpo``."""
+    rewards, uids = [1.8, 0.0, 1.3, 1.0], ["a", "b", "c", "d"]
+    ours = _v1(rewards, uids, algo_cfg, "lapo_grpo")
+    assert torch.allclose(ours, _v1(rewards, uids, algo_cfg, "grpo"))
+    assert ours.tolist() == pytest.approx([r / (1 + 1e-6) for r in rewards])
