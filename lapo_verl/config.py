@@ -95,7 +95,7 @@ class RecordsConfig(_Section):
 
     key: ClassVar[str] = "lapo.records"
     enable: bool = True
-    dir: Optional[str] = None  # the recipes: ${lapo.run_dir}/records (a filesystem every node shares)
+    dir: Optional[str] = None  # the recipes: ${lapo.run_dir}/records (written by the trainer process only)
 
 
 @dataclass
@@ -261,8 +261,8 @@ class LapoConfig(_Section):
         _require(self.stage in STAGES, "lapo.stage", self.stage, "1 (discovery) | 2 (internalization)")
         if self.stage2.update_plans and self.stage == 2 and not (self.records.enable and self.records.dir):
             raise LapoConfigError(
-                "lapo.stage2.update_plans=true (paper Eq. 8) computes each step's plans from the length records: "
-                "set lapo.records.enable=true and lapo.records.dir (a directory every node shares)"
+                "lapo.stage2.update_plans=true (paper Eq. 8) folds each step's length records into the plans and "
+                "restores them on resume: set lapo.records.enable=true and lapo.records.dir"
             )
 
     @property
@@ -272,7 +272,7 @@ class LapoConfig(_Section):
 
     @property
     def update_plans_dir(self) -> str | None:
-        """The records directory the Eq. 8 plans are computed from (stage 2 with ``update_plans``), else None."""
+        """The records directory of a stage-2 run with Eq. 8 plan updates (``update_plans``), else None."""
         return str(self.records.dir) if self.stage == 2 and self.stage2.update_plans else None
 
     @classmethod

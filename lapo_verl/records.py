@@ -1,9 +1,9 @@
-"""Per-problem length records: append-only, crash- and resume-safe.
+"""Per-problem length records: append-only, crash- and resume-safe, written by one process.
 
 Layout of a records directory (``lapo.records.dir``, by default ``<lapo.run_dir>/records``)::
 
-    records-<host>-<process id>-<start>.jsonl   one file per reward-worker process, one JSON object per response
-    events.jsonl                                 trainer start/resume and checkpoint events (TaskRunner)
+    records-<host>-<process id>-<start>.jsonl   one file per trainer start, one JSON object per response
+    events.jsonl                                 trainer start/resume, per-step counts and checkpoint events
 
 A record is one :class:`LengthRecord` (its fields are the JSON keys): ``problem_id``, ``step`` (verl's global
 step), ``group_uid`` (verl's ``uid`` of the GRPO group), ``sample_index`` (verl's ``session_id``: the response's
@@ -13,10 +13,11 @@ index in its group), ``group_size`` (responses expected in the group), ``respons
 keys had these names (``pid``, ``uid``, ``sid``, ``gn``, ``len``, ``ok``, ``t``, ``why``, ``r2``, ``r``) still
 load: :meth:`LengthRecord.from_json` is the one reader and accepts both spellings.
 
-Why files and not a Ray actor: the n responses of a group are scored in different worker processes at
-different times, possibly on different nodes; appending a line per response needs no coordination and
-survives any crash (a torn last line is skipped with a warning and counted). On multi-node runs the
-directory must be on a filesystem every node shares (the checkpoint root usually is).
+Who writes them: the trainer process, once per step, from the training batch it already reads
+(:mod:`lapo_verl.verl_ext.metrics_sampler`: every response's score, length and ``reward_extra_info`` travel back
+through verl's TransferQueue from whichever node scored them). So the directory is local to the trainer and
+needs no filesystem shared between nodes; each step's records are appended and fsynced before that step's
+checkpoint is saved. Directories written by earlier versions (one file per reward-worker process) still load.
 
 Resume without double counting: when the trainer starts it logs ``{"event": "start", "resume_step": S}``
 (see :mod:`lapo_verl.verl_ext.checkpoint`). Records written before that event with ``step > S`` belong to
@@ -173,9 +174,8 @@ class LengthRecord:
 class RecordWriter:
     """Appends records of one process to its own file. Thread-safe; each record reaches the OS at once.
 
-    One ``os.write`` on an ``O_APPEND`` descriptor per record: no Python-side buffer that a crash could
-    lose, and no flush call (this is the reward hot path; see benchmarks/bench_stage1.py). The checkpoint
-    callback fsyncs every records file before a checkpoint is declared complete.
+    One ``os.write`` on an ``O_APPEND`` descriptor per call: no Python-side buffer that a crash could lose.
+    :meth:`write_many` (the trainer's per-step call) writes a step's records in one call and fsyncs them.
     """
 
     def __init__(self, directory: str) -> None:
@@ -192,12 +192,25 @@ class RecordWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         return self._fd
 
+    @staticmethod
+    def _line(record: LengthRecord) -> bytes:
+        return (json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+
     def write(self, record: LengthRecord) -> None:
-        line = (json.dumps(record.to_json(), separators=(",", ":"), ensure_ascii=False) + "\n").encode("utf-8")
+        self.write_many([record], fsync=False)
+
+    def write_many(self, records: Iterable[LengthRecord], *, fsync: bool = True) -> int:
+        """Append ``records`` (one ``os.write``) and, with ``fsync``, make them durable. Returns the count."""
+        lines = [self._line(r) for r in records]
         with self._lock:
             fd = self._fd if self._fd is not None else self._open()
-            os.write(fd, line)
-            self.written += 1
+            data = b"".join(lines)
+            while data:
+                data = data[os.write(fd, data):]
+            if fsync:
+                os.fsync(fd)
+            self.written += len(lines)
+        return len(lines)
 
     def close(self) -> None:
         with self._lock:

@@ -38,7 +38,7 @@ from typing import Any
 from verl.experimental.agent_loop.single_turn_agent_loop import SingleTurnAgentLoop
 
 from lapo_verl import config as lapo_config
-from lapo_verl.data.columns import PLAN_COLUMN, PLAN_IS_FALLBACK_COLUMN, PROBLEM_ID_COLUMN, RECORD_COLUMN
+from lapo_verl.data.columns import PLAN_COLUMN, PROBLEM_ID_COLUMN, RECORD_COLUMN
 
 logger = logging.getLogger(__name__)
 
@@ -136,28 +136,35 @@ class LapoPlanAgentLoop(LapoSingleTurnAgentLoop):
         self.plan_range_width = lapo.stage2.plan_range_width
         self.plan_position = lapo.stage2.plan_position
         self.plan_in_prompt = lapo.stage2.plan_in_prompt
-        self.update_plans_dir = lapo.update_plans_dir  # paper Eq. 8 (lapo_verl/plan_updates.py)
+        self.update_plans = lapo.stage == 2 and lapo.stage2.update_plans  # paper Eq. 8 (lapo_verl/plan_updates.py)
+        self.run_dir = lapo.run_dir  # names the run's plan board
         self._plan: int | None = None
 
     async def current_plan(self, kwargs: dict[str, Any]) -> int | None:
-        """The row's plan; with ``update_plans`` the Eq. 8 plan of this training step (same in every process)."""
+        """The row's plan; with ``update_plans`` (training rows) the Eq. 8 plan of this step from the trainer's
+        table (:func:`lapo_verl.plan_updates.plan_table_for_step`: fails when that table is not there)."""
         plan = kwargs.get(PLAN_COLUMN)
-        if plan is None or not self.update_plans_dir or not kwargs.get(RECORD_COLUMN):
+        if plan is None or not self.update_plans or not kwargs.get(RECORD_COLUMN):
             return None if plan is None else int(plan)
         if kwargs.get("global_steps") is None:
             raise ValueError("lapo.stage2.update_plans=true needs verl's V1 trainer (trainer.use_v1=true), which "
                              "passes global_steps to the agent loop")
-        from lapo_verl.plan_updates import tracker
+        from lapo_verl.plan_updates import plan_table_for_step
 
-        return await self.loop.run_in_executor(
-            None, tracker(self.update_plans_dir).plan, str(kwargs[PROBLEM_ID_COLUMN]), int(plan),
-            bool(kwargs.get(PLAN_IS_FALLBACK_COLUMN, False)), int(kwargs["global_steps"]),
-        )
+        table = await plan_table_for_step(self.run_dir, int(kwargs["global_steps"]))
+        # a problem with no plan in the table is unsolved: its row carries the fallback (the maximum length)
+        return int(table.get(str(kwargs[PROBLEM_ID_COLUMN]), plan))
 
     async def run(self, sampling_params: dict[str, Any], priority: int = 0, **kwargs: Any):
+        from lapo_verl.plan_updates import STATED_PLAN_FIELD
+
         plan = await self.current_plan(kwargs)
         self._plan = plan if plan is not None and self.plan_in_prompt else None
-        return await super().run(sampling_params, priority=priority, **kwargs)
+        output = await super().run(sampling_params, priority=priority, **kwargs)
+        if plan is not None:  # the plan of this rollout travels with it to the reward and the trainer
+            for out in output if isinstance(output, list) else [output]:
+                out.extra_fields = {**out.extra_fields, STATED_PLAN_FIELD: int(plan)}
+        return output
 
     def plan_sentence(self, plan: int) -> str:
         """The sentence that states ``plan`` (a range with ``lapo.stage2.plan_range_width > 0``)."""

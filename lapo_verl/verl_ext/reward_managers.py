@@ -3,7 +3,7 @@
 Registered names (verl 0.9.1 registry ``verl.experimental.reward_loop.reward_manager``):
 
 * ``lapo_stage1``: correctness only (``acc`` in {0, 1}); the band bonus needs the whole group and is
-  added by the ``lapo_stage1`` advantage estimator. Records every training response's length.
+  added by the ``lapo_stage1`` advantage estimator.
 * ``lapo_stage2``: ``acc + beta * acc * exp(-(len - plan)^2 / (2 sigma^2))`` with the row's plan; with
   ``lapo.stage2.plan_range_width > 0`` (the range ablation) 1 inside the plan's range, the same Gaussian outside.
 * ``lapo_acc_only``: correctness only (the accuracy-only GRPO baseline), same grader and records.
@@ -13,12 +13,16 @@ Registered names (verl 0.9.1 registry ``verl.experimental.reward_loop.reward_man
 Each call scores one response (verl streams them from the agent loop to random reward workers). The
 length is verl's response length in tokens (the valid part of ``responses``), never a re-tokenisation
 of decoded text; the stage-2 plan sentence is in the prompt, so it is not counted.
+
+The managers write no file: what a length record needs (``acc``, ``length``, ``grade_reason``, stage 2's
+``plan`` and ``r2``, the baselines' ``target``) goes back in ``reward_extra_info``, which verl carries to the
+trainer, whose metrics sampler writes the run's records (:mod:`lapo_verl.verl_ext.metrics_sampler`). Stage 2
+scores against the plan the agent loop stated, carried with the sample (``tool_extra_fields``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +33,6 @@ from verl.experimental.reward_loop.reward_manager.base import RewardManagerBase
 from lapo_verl import config as lapo_config
 from lapo_verl.data.columns import (
     PLAN_COLUMN,
-    PLAN_IS_FALLBACK_COLUMN,
     PROBLEM_ID_COLUMN,
     RECORD_COLUMN,
     TARGET_COLUMN,
@@ -42,7 +45,7 @@ from lapo_verl.grading import (  # noqa: F401  (PROMPT_TAIL_TOKENS, prompt_opens
     prompt_opens_reasoning,
     prompt_tail_text,
 )
-from lapo_verl.records import LengthRecord, RecordWriter
+from lapo_verl.plan_updates import STATED_PLAN_FIELD
 from lapo_verl.rewards import (
     l1_exact_reward,
     l1_max_reward,
@@ -82,10 +85,7 @@ def _scalar(value: Any) -> Any:
 
 
 class LapoRewardManagerBase(RewardManagerBase):
-    """Shared plumbing: field extraction, grading off the event loop, records, extra info."""
-
-    #: write a length record per training response (stage 1 needs them; the others keep them for analysis)
-    writes_records = True
+    """Shared plumbing: field extraction, grading off the event loop, extra info."""
 
     def __init__(self, config, tokenizer, compute_score=None, reward_router_address=None,
                  reward_model_tokenizer=None, **kwargs):
@@ -101,10 +101,8 @@ class LapoRewardManagerBase(RewardManagerBase):
         self.grade_timeout = self.lapo.grading.timeout_s
         self.grading_stats = GradingStats()
         self._graded = 0
-        directory = self.lapo.records_dir
-        self.writer = RecordWriter(directory) if self.writes_records and directory else None
-        # paper Eq. 8 (lapo_verl/plan_updates.py): the plan of each training step, as the agent loop states it
-        self.update_plans_dir = self.lapo.update_plans_dir
+        # paper Eq. 8 (lapo_verl/plan_updates.py): the plan of each training step, as the agent loop stated it
+        self.update_plans = self.lapo.stage == 2 and self.lapo.stage2.update_plans
 
     # ---------------------------------------------------------------- row access
     def _row(self, data: DataProto) -> tuple[ScoredRow, Any]:
@@ -160,14 +158,20 @@ class LapoRewardManagerBase(RewardManagerBase):
         return result, text
 
     def current_plan(self, row: ScoredRow):
-        """The row's plan; with ``update_plans`` the Eq. 8 plan of this step, as the agent loop stated it."""
-        plan = row.row.get(PLAN_COLUMN)
-        if plan is None or not self.update_plans_dir or not row.record:
-            return plan
-        from lapo_verl.plan_updates import tracker
-
-        return tracker(self.update_plans_dir).plan(row.problem_id, int(plan),
-                                                   bool(row.row.get(PLAN_IS_FALLBACK_COLUMN, False)), row.step)
+        """The plan this response's prompt stated, carried from the agent loop with the sample; without one
+        (verl's own agent loop, or validation rows) the row's plan. With ``update_plans`` (Eq. 8) a training
+        response must carry it: the row's plan would be the initial one, not the one the prompt stated."""
+        carried = row.row.get("tool_extra_fields")
+        stated = carried.get(STATED_PLAN_FIELD) if isinstance(carried, dict) else None
+        if stated is not None:
+            return int(stated)
+        if self.update_plans and row.record and row.row.get(PLAN_COLUMN) is not None:
+            raise ValueError(
+                f"lapo.stage2.update_plans=true: the response of problem {row.problem_id!r} (step {row.step}) "
+                f"carries no {STATED_PLAN_FIELD!r} from its agent loop, so the plan its prompt stated is unknown; "
+                "stage 2 needs actor_rollout_ref.rollout.agent.default_agent_loop=lapo_plan_agent (+recipe=lapo_stage2)"
+            )
+        return row.row.get(PLAN_COLUMN)
 
     # ---------------------------------------------------------------- the reward
     def score(self, row: ScoredRow, correct: bool) -> tuple[float, dict]:
@@ -184,13 +188,6 @@ class LapoRewardManagerBase(RewardManagerBase):
             logger.warning("[lapo] grading after %d responses: %s", self._graded,
                            " ".join(f"{k}={v:.3f}" for k, v in sorted(rates.items())))
         reward, extra = self.score(row, result.correct)
-        if self.writer is not None and row.record:
-            self.writer.write(LengthRecord(
-                problem_id=row.problem_id, step=row.step, group_uid=row.uid, sample_index=row.session,
-                group_size=self.group_size, response_length=row.length, correct=bool(result.correct),
-                time=time.time(), grade_reason=result.reason, plan=extra.get("plan"), target=extra.get("target"),
-                plan_closeness=extra.get("r2"), reward=reward,
-            ))
         info = {"acc": float(result.correct), "length": float(row.length), "grade_reason": result.reason,
                 "no_answer": float(result.reason in ("no_answer", "truncated")),
                 "grade_timeout": float(result.reason == "timeout"), **extra}

@@ -8,8 +8,6 @@ from omegaconf import OmegaConf
 
 from lapo_test_utils.batches import reward_batch
 from lapo_test_utils.verl_config import compose_recipe
-from lapo_verl.plans import build_plans
-from lapo_verl.records import load_records
 
 
 @pytest.fixture(scope="module")
@@ -49,15 +47,11 @@ def test_scores_records_and_validation_rows(stage1_manager, tiny_bpe_dir):
     assert out.non_tensor_batch["length"].tolist() == [float(n) for n in lengths]
     assert out.non_tensor_batch["grade_reason"][3] in ("no_answer", "truncated")
 
-    records, report = load_records(cfg.lapo.records.dir)
-    assert report.corrupt == 0
-    assert sorted(r.problem_id for r in records) == ["p1"] * 4 + ["p2"]  # validation row v1 not recorded
-    assert {r.response_length for r in records if r.problem_id == "p1"} == set(lengths[:4])  # verl token counts
-    assert all(r.group_size == 4 and r.step == 1 for r in records)
-    doc = build_plans(records, include_incomplete=True)
-    assert doc["plans"]["p1"] == round((lengths[0] + lengths[2]) / 2 + 1e-9) or doc["plans"]["p1"] == int(
-        (lengths[0] + lengths[2]) / 2 + 0.5)
-    assert len(os.listdir(cfg.lapo.records.dir)) >= 1
+    # the reward workers write no file (issue 20): what a length record needs goes back with the sample, and the
+    # trainer's sampler writes the records (tests/stage2/test_plan_updates.py, tests/e2e)
+    assert not os.path.exists(cfg.lapo.records.dir)
+    assert out.non_tensor_batch["acc"].tolist() == [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]
+    assert set(out.non_tensor_batch["grade_reason"][:3]) <= {"match_fast", "match_verify", "mismatch"}
 
 
 def test_missing_ground_truth_is_reported(stage1_manager, tiny_bpe_dir):

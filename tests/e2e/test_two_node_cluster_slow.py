@@ -1,0 +1,239 @@
+"""Issue 20 item 5: LAPO's state travels through verl and Ray, not a shared disk, shown on a 2-node Ray cluster.
+
+One machine, two Ray nodes (``ray.cluster_utils.Cluster``: two raylets with their own object stores), verl's real
+trainer on the CPU backend connected to it, ``reward.num_workers=2`` and 2 agent-loop workers (verl places both
+kinds round-robin over the nodes: checked in Ray's actor table). The commands run from their own directory with
+the *relative* ``lapo.output_root=runs``, while the nodes were started from another one: the preflight makes the
+path absolute before verl starts. Every response is counted correct (``always_correct.py``: a random tiny model
+solves nothing), so stage 1 yields plans and Eq. 8 has correct lengths to fold.
+
+Chain: stage 1 (2 steps) -> ``lapo-verl plans`` -> stage 2 with Eq. 8 (3 steps, checkpoint each), killed with
+SIGKILL once step 2's checkpoint is complete, resumed with ``resume_mode=auto`` on the same cluster. Checked:
+
+* stage 1's records are complete (steps x batch x n, every group whole, one writer file) and the plans file is
+  exactly what the plans rules give on them;
+* for every stage-2 sample the plan its prompt stated (verl's rollout dump) equals the plan its reward used (the
+  record), and equals Eq. 8 folded over the records of the earlier steps;
+* after the kill and resume nothing is lost or doubled: steps 1-3 complete, the killed attempt's records of the
+  redone step rolled back, and the Eq. 8 table restored from the checkpoint.
+
+``nnodes=1``: the CPU backend runs one FSDP rank per logical GPU on one node (the FSDP ranks are not LAPO's state);
+the 2 nodes carry the reward and agent-loop workers, which is where LAPO's state used to be written and read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lapo_verl import rewards as R
+from lapo_verl.plan_updates import fold_plan
+from lapo_verl.plans import build_plans, read_plans
+from lapo_verl.records import load_records, read_events
+
+pytestmark = pytest.mark.slow
+
+# stage 1 may answer up to 48 tokens, stage 2 up to 32: the stage-1 plans (a random model answers at the cap) sit
+# above what stage 2 can produce, so Eq. 8 visibly lowers them after stage 2's first step
+BATCH, N, RESPONSE1, RESPONSE = 4, 4, 48, 32
+HERE = Path(__file__).resolve().parent
+PLAN_RE = re.compile(r"I will answer the question with (\d+) tokens\.\n$")
+SMALL = [
+    f"data.train_batch_size={BATCH}", f"actor_rollout_ref.rollout.n={N}", f"actor_rollout_ref.actor.ppo_mini_batch_size={BATCH}",
+    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=16", "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=16",
+    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=16", "data.max_prompt_length=1024",
+    "data.filter_overlong_prompts_workers=1", "actor_rollout_ref.actor.optim.lr=1e-5",
+    "trainer.test_freq=-1", "trainer.val_before_train=False", "trainer.logger=[console]", "trainer.n_gpus_per_node=1",
+    "lapo.stage2.sigma=10", "lapo.experiment=twonode", "data.shuffle=false", "lapo.output_root=runs",
+    f"reward.custom_reward_function.path={HERE / 'always_correct.py'}", "reward.custom_reward_function.name=compute_score",
+    # the multi-node part: 2 reward workers and 2 agent-loop workers, placed by verl over the 2 nodes
+    "reward.num_workers=2", "actor_rollout_ref.rollout.agent.num_workers=2",
+]
+
+
+def launch(args: list[str], cwd: Path, log: Path, address: str, *, kill_when=None, timeout_s: int = 900) -> tuple[int, str]:
+    """``python -m verl.trainer.main_ppo`` on the CPU backend, connected to the cluster at ``address``. With
+    ``kill_when`` (a callable polled every 0.5 s) the driver's process group gets SIGKILL once it returns True."""
+    from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES, cpu_env
+
+    cluster = ["ray_kwargs.ray_init.num_cpus=null", "ray_kwargs.ray_init.num_gpus=null",
+               "ray_kwargs.ray_init.include_dashboard=null", f"+ray_kwargs.ray_init.address={address}"]
+    cmd = [sys.executable, "-m", "verl.trainer.main_ppo", *CPU_TRAINER_OVERRIDES, *cluster, *args]
+    env = {**cpu_env(), "PYTHONUNBUFFERED": "1"}
+    start = time.time()
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+        killed = False
+        try:
+            while proc.poll() is None and time.time() - start < timeout_s:
+                if kill_when is not None and kill_when():
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    killed = True
+                    break
+                time.sleep(0.5)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    text = log.read_text(errors="replace")
+    print(f"[two-node] {' '.join(a for a in args if a.startswith('+recipe'))} {'killed' if killed else proc.returncode} "
+          f"after {time.time() - start:.0f} s")
+    return (-9 if killed else proc.returncode), text
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    """A 2-node Ray cluster on this machine, started from a directory that is not the commands' directory. The
+    nodes inherit the CPU backend's environment (their workers are verl's processes)."""
+    import ray
+    from ray.cluster_utils import Cluster
+
+    from lapo_verl.cpu_backend.overrides import CPU_ENV
+
+    if ray.is_initialized():
+        ray.shutdown()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.update(CPU_ENV)
+    elsewhere = tempfile.mkdtemp(prefix="lapo_nodes_")
+    os.chdir(elsewhere)
+    try:
+        cluster = Cluster(initialize_head=True,
+                          head_node_args={"num_cpus": 6, "num_gpus": 1, "include_dashboard": False})
+        cluster.add_node(num_cpus=4)
+        cluster.wait_for_nodes()
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    yield cluster, elsewhere
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster.shutdown()
+
+
+def actor_nodes(address: str) -> dict[str, set[str]]:
+    """Class name -> node ids of the actors Ray's GCS has seen (the actor table keeps dead jobs' actors)."""
+    import ray
+
+    ray.init(address=address, log_to_driver=False, configure_logging=False)
+    try:
+        from ray._private.state import actors
+
+        out: dict[str, set[str]] = defaultdict(set)
+        for info in actors().values():
+            out[info.get("ActorClassName") or info.get("Name", "")].add(info["Address"]["NodeID"])
+        return out
+    finally:
+        ray.shutdown()
+
+
+def test_lapo_on_two_nodes_without_a_shared_disk(two_nodes, tiny_bpe_dir, tmp_path):
+    cluster, nodes_cwd = two_nodes
+    t0 = time.time()
+    from recipes.dev.quickstart import build_data
+
+    train_all, val = build_data(tmp_path / "data", 8, 4)
+    frame = pd.read_parquet(train_all).head(BATCH)
+    train = tmp_path / "train4.parquet"
+    frame.to_parquet(train)
+    ids = list(frame["lapo_problem_id"])
+    cmd_dir = tmp_path / "cmd"
+    cmd_dir.mkdir()
+    common = [*SMALL, f"data.train_files={train}", f"data.val_files={val}", f"actor_rollout_ref.model.path={tiny_bpe_dir}"]
+    address = cluster.address
+
+    # ---------------- stage 1: 2 steps
+    rc, log1 = launch(["+recipe=lapo_stage1", *common, f"data.max_response_length={RESPONSE1}",
+                       "trainer.total_training_steps=2", "trainer.save_freq=2"],
+                      cmd_dir, tmp_path / "stage1.log", address)
+    assert rc == 0, log1[-5000:]
+    runs = cmd_dir / "runs" / "twonode"
+    assert not (Path(nodes_cwd) / "runs").exists()  # relative to the command, not to the nodes' directory
+    (s1_dir,) = [d for d in runs.glob("stage1-*")]
+    records, report = load_records(str(s1_dir / "records"))
+    assert report.corrupt == 0 and len(records) == 2 * BATCH * N  # steps x batch x n
+    assert len(list((s1_dir / "records").glob("records-*.jsonl"))) == 1  # one writer
+    per_visit = defaultdict(int)
+    for r in records:
+        per_visit[(r.problem_id, r.step, r.group_uid)] += 1
+    assert sorted(per_visit.values()) == [N] * (2 * BATCH)  # every group whole
+    assert f"{2 * BATCH * N} length records for steps 1..2" in log1 and "MISSING" not in log1
+    placed = actor_nodes(address)
+    reward_nodes = set().union(*(v for k, v in placed.items() if "RewardLoopWorker" in k))
+    agent_nodes = set().union(*(v for k, v in placed.items() if "AgentLoopWorker" in k))
+    assert len(reward_nodes) == 2 and len(agent_nodes) == 2, dict(placed)
+
+    plans_path = tmp_path / "plans.json"
+    cli = subprocess.run([sys.executable, "-m", "lapo_verl", "plans", "--run", str(s1_dir), "--out", str(plans_path)],
+                         capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stdout + cli.stderr
+    plans, unsolved, _ = read_plans(str(plans_path))
+    expected = build_plans(records)
+    assert plans == expected["plans"] and unsolved == set(expected["unsolved"]) and set(plans) == set(ids)
+
+    # ---------------- stage 2 with Eq. 8: 3 steps, killed after step 2's checkpoint, resumed
+    dump = tmp_path / "rollouts"
+    s2 = ["+recipe=lapo_stage2", *common, f"data.max_response_length={RESPONSE}", f"lapo.plans_path={plans_path}",
+          "lapo.stage2.update_plans=true",
+          "trainer.total_training_steps=3", "trainer.save_freq=1", f"trainer.rollout_data_dir={dump}"]
+
+    def step2_saved() -> bool:  # checkpoint and rollout dump of step 2 written: the kill lands in step 3
+        return bool(list(runs.glob("stage2-*/checkpoints/global_step_2/lapo_plan_table.json"))) and (
+            dump / "2.jsonl").exists()
+
+    rc, log2 = launch(s2, cmd_dir, tmp_path / "stage2.log", address, kill_when=step2_saved)
+    assert rc == -9, log2[-5000:]
+    (s2_dir,) = [d for d in runs.glob("stage2-*")]
+    rc, log3 = launch(s2, cmd_dir, tmp_path / "stage2_resume.log", address)
+    assert rc == 0, log3[-5000:]
+    resumed_at = [e["resume_step"] for e in read_events(str(s2_dir / "records")) if e.get("event") == "start"]
+    assert resumed_at[0] == 0 and resumed_at[1] >= 2, resumed_at
+    assert f"global_step_{resumed_at[1]}/lapo_plan_table.json" in log3  # the table came back from the checkpoint
+
+    records2, report2 = load_records(str(s2_dir / "records"))
+    assert report2.corrupt == 0
+    per_visit = defaultdict(int)
+    for r in records2:
+        per_visit[(r.problem_id, r.step)] += 1
+    assert sorted({s for _, s in per_visit}) == [1, 2, 3] and set(per_visit.values()) == {N}  # none lost or doubled
+    assert len(records2) == 3 * BATCH * N
+    correct = defaultdict(dict)  # pid -> step -> correct lengths
+    for r in records2:
+        correct[r.problem_id].setdefault(r.step, [])
+        if r.correct:
+            correct[r.problem_id][r.step].append(r.response_length)
+
+    def eq8(pid: str, step: int) -> int:
+        plan = fold_plan(plans.get(pid), [correct[pid].get(s, []) for s in range(1, step)])
+        return RESPONSE if plan is None else plan
+
+    for r in records2:  # the reward's plan is Eq. 8 over the earlier steps; its reward used it
+        assert r.plan == eq8(r.problem_id, r.step), (r.problem_id, r.step, r.plan)
+        assert r.reward == pytest.approx(R.stage2_reward(r.correct, r.response_length, r.plan, beta=0.8, sigma=10))
+    problems = {row["prompt"][-1]["content"]: row["lapo_problem_id"] for _, row in frame.iterrows()}
+    record_plan = {(r.problem_id, r.step): r.plan for r in records2}
+    assert any(record_plan[(pid, 2)] < record_plan[(pid, 1)] for pid in ids), record_plan  # Eq. 8 moved a plan
+    for step in (1, 2, 3):
+        for sample in (json.loads(x) for x in open(dump / f"{step}.jsonl")):
+            pid = next(p for text, p in problems.items() if text in sample["input"])
+            stated = int(PLAN_RE.search(sample["input"]).group(1))
+            assert stated == record_plan[(pid, step)] == eq8(pid, step), (pid, step, stated)
+    final, still_unsolved, doc = read_plans(str(s2_dir / "plans_updated.json"))
+    assert doc["summary"]["step"] == 3
+    for pid in ids:
+        plan = fold_plan(plans.get(pid), [correct[pid].get(s, []) for s in (1, 2, 3)])
+        assert final.get(pid) == plan if plan is not None else pid in still_unsolved
+    print(f"[two-node] whole test {time.time() - t0:.0f} s")
