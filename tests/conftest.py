@@ -17,17 +17,45 @@ Treat them as read-only (session-scoped).
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
 from lapo_test_utils import time_budget
+
+# Machines that set PYTHONDONTWRITEBYTECODE=1 (this project's CI machines do) make every process compile lapo_verl
+# from source again and every pytest worker re-rewrite the assertions of its plugins' modules (hypothesis: ~10 s of
+# CPU per process). The test session writes those caches (__pycache__/, git-ignored); the hundreds of processes
+# it starts (verl subprocesses, Ray workers) read them even with the variable set.
+sys.dont_write_bytecode = False
 
 pytest_plugins = ["pytester"]
 
 
 def pytest_configure(config):
     """The session's time against the test command's budget (tests/lapo_test_utils/time_budget.py)."""
-    time_budget.register(config)
+    if not hasattr(config, "workerinput"):  # pytest-xdist: the controller sees every test's report
+        time_budget.register(config)
+
+
+# Slow test files in the order they should start (longest first): with two workers (pytest.ini) the longest runs
+# must not be the last to start. Files not listed run after these, slow before fast, in their collection order.
+SLOW_FIRST = [
+    "tests/replica/test_replica_smoke_slow.py",
+    "tests/e2e/test_lapo_chain_slow.py",
+    "tests/baselines/test_baseline_recipes_cpu_slow.py",
+    "tests/e2e/test_eq8_plan_update_slow.py",
+]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        path = item.nodeid.split("::", 1)[0]
+        slow = item.get_closest_marker("slow") is not None
+        return (0 if slow else 1, SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST))
+
+    items.sort(key=rank)  # stable: the collection order within each rank
 
 
 @pytest.fixture(scope="session")

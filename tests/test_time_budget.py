@@ -28,7 +28,8 @@ def pytest_configure(config):
     pytester.makepyfile(test_inner=INNER_TESTS)
     times = pytester.path / "times.txt"
     pytester._monkeypatch.setenv("LAPO_TEST_TIMES", str(times))
-    return pytester.runpytest("-p", "no:cacheprovider"), times
+    plugins = ("no:cacheprovider", "no:hypothesispytest", "no:hydra_pytest", "no:anyio", "no:xdist")  # not needed here
+    return pytester.runpytest(*(a for p in plugins for a in ("-p", p))), times
 
 
 def test_the_defaults_are_ci_s_budget_and_limit():
