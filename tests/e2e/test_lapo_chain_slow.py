@@ -7,7 +7,13 @@ Asserts on real artifacts, not on logs alone:
 * the plans file maps ids to positive lengths, by the method note's rule, recomputed here from the records;
 * the prompts that reached the rollout server in stage 2 carry each row's plan sentence right after
   ``<think>`` (verl's own rollout dump), and the stage-2 rewards used those plans;
-* the evaluation table is produced from the stage-2 model.
+* the evaluation table is produced from the stage-2 model;
+* LAPO's metrics reach the tracker the user configured (``trainer.logger``), at the same step as verl's own: stage 1
+  logs to verl's file logger and TensorBoard (checked against verl's ``critic/score/mean`` and
+  ``response_length/mean`` of the same step), stage 2 to the file logger (|length - plan| quantiles per step
+  checked against the length records). These were a separate test with two runs of their own
+  (test_tracker_metrics_slow.py); they share this chain's runs, which log through the same hooks and, like those,
+  take their batching from the recipes alone (token-balanced dynamic batches, no micro-batch override).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from omegaconf import OmegaConf
@@ -34,11 +41,11 @@ pytestmark = pytest.mark.slow
 
 BATCH, N, RESPONSE = 4, 4, 64
 SMALL = [
+    # no micro-batch sizes: the recipes' token-balanced dynamic batches, as users run them
     f"data.train_batch_size={BATCH}", f"actor_rollout_ref.rollout.n={N}", f"actor_rollout_ref.actor.ppo_mini_batch_size={BATCH}",
-    "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu=4", "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu=4",
-    "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu=4", "data.max_prompt_length=512",  # the quickstart BPE: ~230-token prompts
+    "data.max_prompt_length=512",  # the quickstart BPE: ~230-token prompts
     f"data.max_response_length={RESPONSE}", "data.filter_overlong_prompts_workers=1", "actor_rollout_ref.actor.optim.lr=1e-3",
-    "trainer.test_freq=-1", "trainer.val_before_train=False", "trainer.logger=[console]", "trainer.n_gpus_per_node=1",
+    "trainer.test_freq=-1", "trainer.val_before_train=False", "trainer.n_gpus_per_node=1",
     "lapo.stage1.falloff=10", "lapo.stage2.sigma=10", "lapo.experiment=chain",
 ]
 
@@ -56,6 +63,15 @@ def quickstart(tmp_path_factory):
     return build_quickstart(tmp_path_factory.mktemp("quickstart"), n_train=32, n_val=8, progress=False)
 
 
+def file_log(path: Path) -> dict[int, dict[str, float]]:
+    """verl's file logger (``trainer.logger`` file, ``VERL_FILE_LOGGER_PATH``): step -> metrics."""
+    steps: dict[int, dict[str, float]] = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        steps.setdefault(int(row["step"]), {}).update(row["data"])
+    return steps
+
+
 def resolved(recipe, overrides):
     cfg = compose_recipe(recipe, *overrides, minimal=False)
     OmegaConf.resolve(cfg)
@@ -66,14 +82,16 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
     root = tmp_path / "runs"
     common = [*SMALL, f"data.train_files={quickstart['train']}", f"data.val_files={quickstart['val']}",
               f"lapo.output_root={root}"]
-    s1 = [f"actor_rollout_ref.model.path={quickstart['model']}", *common]
+    s1 = [f"actor_rollout_ref.model.path={quickstart['model']}", *common, "trainer.logger=[console,file,tensorboard]"]
     s1_cfg = resolved("lapo_stage1", s1)
     run_dir, ckpt_root = Path(s1_cfg.lapo.run_dir), Path(s1_cfg.trainer.default_local_dir)
     timings = {}
 
     # ---------------- stage 1, 3 steps, checkpoint every step
+    s1_file, tb_dir = tmp_path / "stage1_metrics.jsonl", tmp_path / "tb"
     first = run_main_ppo(["+recipe=lapo_stage1", *s1, "trainer.total_training_steps=3", "trainer.save_freq=1"],
-                         tmp_path, tmp_path / "stage1.log")
+                         tmp_path, tmp_path / "stage1.log",
+                         env_extra={"VERL_FILE_LOGGER_PATH": str(s1_file), "TENSORBOARD_DIR": str(tb_dir)})
     timings["stage1"] = (first.wall_s, first.peak_gb)
     assert first.rc == 0, first.log[-4000:]
     assert sorted(first.steps()) == [1, 2, 3]
@@ -83,7 +101,9 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
     shutil.rmtree(ckpt_root / "global_step_3")
     (ckpt_root / "latest_checkpointed_iteration.txt").write_text("2")
     resumed = run_main_ppo(["+recipe=lapo_stage1", *s1, "trainer.total_training_steps=3", "trainer.save_freq=1"],
-                           tmp_path, tmp_path / "stage1_resume.log")
+                           tmp_path, tmp_path / "stage1_resume.log",
+                           env_extra={"VERL_FILE_LOGGER_PATH": str(tmp_path / "stage1_resume_metrics.jsonl"),
+                                      "TENSORBOARD_DIR": str(tmp_path / "tb_resume")})
     timings["stage1_resume"] = (resumed.wall_s, resumed.peak_gb)
     assert resumed.rc == 0, resumed.log[-4000:]
     assert sorted(resumed.steps()) == [3]  # verl resumed from global_step_2 and redid step 3
@@ -114,6 +134,36 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
     assert varied, "no group with varying stage-1 reward: the chain would train on zero advantages"
     assert max(first.steps()[s].get("actor/grad_norm", 0) for s in (1, 2, 3)) > 0
 
+    # ---------------- stage 1's LAPO metrics in the trackers: file logger + TensorBoard (+ console)
+    assert "lapo/stage1/bonus_mean_correct:" in first.log
+    logged = file_log(s1_file)
+    assert sorted(logged) == [1, 2, 3]
+    assert sorted(file_log(tmp_path / "stage1_resume_metrics.jsonl")) == [3]  # the resumed run logs the redone step
+    for step, m in logged.items():
+        for key in ("lapo/accuracy", "lapo/length/mean", "lapo/grading/match_fast_frac", "lapo/grading/timeout_frac",
+                    "lapo/grading/no_answer_frac", "lapo/grading/truncated_frac", "lapo/stage1/bonus_mean_correct",
+                    "lapo/stage1/in_band_frac_correct", "lapo/stage1/band_width/mean", "lapo/stage1/reward/mean"):
+            assert key in m, (step, key, sorted(k for k in m if k.startswith("lapo/")))
+        # the same step as verl's own numbers: stage-1 reward = acc, lengths = verl's response lengths
+        assert m["lapo/accuracy"] == pytest.approx(m["critic/score/mean"]), step
+        assert m["lapo/length/mean"] == pytest.approx(m["response_length/mean"]), step
+        assert m["lapo/stage1/groups"] == BATCH
+        # every response has exactly one grading outcome
+        assert sum(v for k, v in m.items() if k.startswith("lapo/grading/") and k.endswith("_frac")) == pytest.approx(1.0)
+    assert any(0 < m["lapo/accuracy"] < 1 and m["lapo/stage1/bonus_mean_correct"] > 0 for m in logged.values())
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tb_dir))
+    acc.Reload()
+    tags = acc.Tags()["scalars"]
+    for tag in ("lapo/accuracy", "lapo/stage1/bonus_mean_correct", "lapo/grading/timeout_frac"):
+        assert tag in tags, sorted(t for t in tags if t.startswith("lapo"))
+        events = {e.step: e.value for e in acc.Scalars(tag)}
+        assert sorted(events) == [1, 2, 3]
+        for step in (1, 2, 3):
+            assert events[step] == pytest.approx(logged[step][tag], rel=1e-5, abs=1e-6), (tag, step)
+
     # ---------------- plans
     plans_path = tmp_path / "plans.json"
     out = cli("plans", "--run", str(run_dir), "--out", str(plans_path))
@@ -132,9 +182,12 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
 
     # ---------------- stage 2, 2 steps, dumping what the rollout produced
     dump = tmp_path / "rollouts"
+    s2_file = tmp_path / "stage2_metrics.jsonl"
     s2 = [f"actor_rollout_ref.model.path={lapo_d}", *common, f"lapo.plans_path={plans_path}",
-          "trainer.total_training_steps=2", "trainer.save_freq=2", f"trainer.rollout_data_dir={dump}"]
-    second = run_main_ppo(["+recipe=lapo_stage2", *s2], tmp_path, tmp_path / "stage2.log")
+          "trainer.total_training_steps=2", "trainer.save_freq=2", f"trainer.rollout_data_dir={dump}",
+          "trainer.logger=[console,file]"]
+    second = run_main_ppo(["+recipe=lapo_stage2", *s2], tmp_path, tmp_path / "stage2.log",
+                          env_extra={"VERL_FILE_LOGGER_PATH": str(s2_file)})
     timings["stage2"] = (second.wall_s, second.peak_gb)
     assert second.rc == 0, second.log[-4000:]
     assert re.search(r"\[lapo\] train plans from .*: \d+/32 rows planned", second.log)
@@ -155,6 +208,22 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
     for r in s2_records:
         assert r.plan == plans.get(r.problem_id, fallback)
         assert r.reward == pytest.approx(R.stage2_reward(r.correct, r.response_length, r.plan, beta=0.8, sigma=10))
+
+    # ---------------- stage 2's plan error in the file logger, against the length records of the same step
+    logged = file_log(s2_file)
+    assert sorted(logged) == [1, 2]
+    by_step = defaultdict(list)
+    for r in s2_records:
+        by_step[r.step].append(abs(r.response_length - r.plan))
+    for step, m in logged.items():
+        err = np.array(by_step[step], dtype=float)
+        assert err.size == BATCH * N, (step, err.size)
+        assert m["lapo/stage2/plan_abs_error/mean"] == pytest.approx(err.mean())
+        assert m["lapo/stage2/plan_abs_error/median"] == pytest.approx(np.median(err))
+        assert m["lapo/stage2/plan_abs_error/p90"] == pytest.approx(np.quantile(err, 0.9))
+        assert m["lapo/stage2/planned_frac"] == 1.0  # unsolved problems are planned too (the maximum length)
+        assert "lapo/stage2/closeness/mean_correct" in m and "lapo/accuracy" in m
+        assert not any(k.startswith("lapo/stage1/") for k in m)
 
     # ---------------- evaluation + report of the stage-2 model
     lapo_i = tmp_path / "lapo_i"
