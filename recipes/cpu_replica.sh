@@ -10,7 +10,8 @@
 # Training, merging and plans go through recipes/lib.sh (lapo_train, lapo_chain), the pipeline of every recipe
 # script; the data, the base model and the run sizes come from python -m lapo_verl.replica.prepare.
 # Resumable: re-running skips finished steps (markers in <out>/seed<S>/.done/). Design: docs/replica-design.md.
-# SMOKE=1 is --scale smoke --out runs/replica-smoke --docs runs/replica-smoke/docs (CI: a few steps, every stage).
+# SMOKE=1 is --scale smoke --out runs/replica-smoke --docs runs/replica-smoke/docs (CI: one step per run, every stage).
+# REPLICA_CACHE=DIR keeps the warmed-up base models there (keyed by their settings) instead of <out>/cache.
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -32,7 +33,7 @@ done
 start=$SECONDS
 
 # data, base model (cached in $out/cache) and $out/settings.sh: REPLICA_* and lib.sh's TINY_* sizes
-"$PYTHON" -m lapo_verl.replica.prepare --out "$out" --scale "$scale"
+"$PYTHON" -m lapo_verl.replica.prepare --out "$out" --scale "$scale" ${REPLICA_CACHE:+--cache "$REPLICA_CACHE"}
 # shellcheck source=/dev/null
 source "$out/settings.sh"
 lapo_cpu_env

@@ -34,6 +34,7 @@ class Scale:
     max_prompt: int = 96
     eval_n: int = task.EVAL_SIZE
     warmup_steps: int = 1500
+    warmup_problems: int = 40000   # warm-up traces drawn from (the smoke draws 30 x 32 = 960 of them)
     check_per_level: int = 40      # base check (warm-up seed problems), per level
 
     @property
@@ -43,7 +44,8 @@ class Scale:
 
 SCALES = {
     "full": Scale(),
-    "smoke": Scale(steps=2, batch=4, n=4, eval_n=24, warmup_steps=30, check_per_level=2),
+    # CI's smoke: one step per run (every stage still runs through verl's trainer; issue 21: CI time)
+    "smoke": Scale(steps=1, batch=4, n=4, eval_n=24, warmup_steps=30, warmup_problems=1000, check_per_level=2),
 }
 
 # The paper's length knobs are for a 4,096-token cap (fall-off 100, sigma 120); scaled by cap ratio.
@@ -82,8 +84,9 @@ def shell_settings(scale: Scale, data: Path, base: Path) -> dict[str, str]:
     }
 
 
-def prepare(out: Path, scale: Scale) -> Path:
-    """Write the data and the base model (both reused when present) and ``out/settings.sh``; returns that file."""
+def prepare(out: Path, scale: Scale, cache: Path | None = None) -> Path:
+    """Write the data and the base model (both reused when present; the base model in ``cache``, default
+    ``out/cache``) and ``out/settings.sh``; returns that file."""
     from lapo_verl.replica.data import build_data
     from lapo_verl.replica.warmup import WarmupSettings, build_base_model
 
@@ -92,8 +95,8 @@ def prepare(out: Path, scale: Scale) -> Path:
     if not (data / "digests.json").is_file():
         log("data: writing train/val parquet (lapo-verl prepare-data) and the held-out set")
         build_data(data, n_train=scale.train_n)
-    base = build_base_model(out.resolve() / "cache", WarmupSettings(steps=scale.warmup_steps), log=log,
-                            check_per_level=scale.check_per_level)
+    warmup = WarmupSettings(steps=scale.warmup_steps, n_problems=scale.warmup_problems)
+    base = build_base_model((cache or out / "cache").resolve(), warmup, log=log, check_per_level=scale.check_per_level)
     if (base / "base_check.json").is_file():
         (out / "base_check.json").write_bytes((base / "base_check.json").read_bytes())
     settings = out / "settings.sh"
@@ -110,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
                     "recipes/cpu_replica.sh")
     ap.add_argument("--out", default="runs/replica")
     ap.add_argument("--scale", choices=sorted(SCALES), default="full")
+    ap.add_argument("--cache", default=None,
+                    help="where warmed-up base models are cached, keyed by their settings (default: <out>/cache)")
     args = ap.parse_args(argv)
     scale = SCALES[args.scale]
     log(f"scale={args.scale} {asdict(scale)}")
-    settings = prepare(Path(args.out), scale)
+    settings = prepare(Path(args.out), scale, Path(args.cache) if args.cache else None)
     log(f"inputs ready: {settings}")
     return 0
 

@@ -1,5 +1,6 @@
 """The replica's smoke mode end to end (what CI runs): every stage runs through verl's real trainer and the
-report has its shape. Never checks the thresholds (a 2-step run proves plumbing, not LAPO)."""
+report has its shape. Never checks the thresholds (a 1-step run proves plumbing, not LAPO). The warmed-up base
+model is cached with the test assets (``REPLICA_CACHE``), so only a fresh machine pays for its warm-up."""
 
 from __future__ import annotations
 
@@ -21,11 +22,12 @@ TIMED = ["acc_only", "merge-acc_only", "lapo_d", "merge-lapo_d", "lapo_i", "merg
 
 
 @pytest.mark.slow
-def test_cpu_replica_smoke(tmp_path):
+def test_cpu_replica_smoke(tmp_path, asset_cache_dir):
     out, docs = tmp_path / "replica", tmp_path / "docs"
     cmd = ["timeout", "-k", "15", "1500", "bash", str(REPO / "recipes" / "cpu_replica.sh"), "--scale", "smoke",
            "--out", str(out), "--docs", str(docs)]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ))
+    env = {**os.environ, "REPLICA_CACHE": os.path.join(asset_cache_dir, "replica")}
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for st in STAGES:
         assert (out / "seed1" / ".done" / st).is_file(), f"stage {st} did not finish"
@@ -46,7 +48,7 @@ def test_cpu_replica_smoke(tmp_path):
     assert "- seed 1 lapo_stage1: " in md and "- seed 1 lapo_stage2: " in md  # training curves from the logs
     assert (docs / "results-cpu-frontier.png").is_file() and (docs / "results-cpu-length-by-level.png").is_file()
     # resumable: a second run skips every stage
-    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert (again.stdout + again.stderr).count("skipped") >= len(STAGES)
     assert "train acc_only: done before" in again.stderr
