@@ -40,11 +40,10 @@ if [[ ! -f "$data/train.parquet" ]]; then
 fi
 export TRAIN="$data/train.parquet" VAL="$data/val.parquet"
 
-# the recipes' own settings, shortened: no forced strategy, rollout engine or memory setting
-export COMMON_ARGS="data.train_batch_size=$BATCH actor_rollout_ref.actor.ppo_mini_batch_size=$BATCH \
-data.max_response_length=$RESPONSE_LEN trainer.total_training_steps=$STEPS trainer.save_freq=$STEPS \
-trainer.test_freq=-1 trainer.val_before_train=false trainer.logger=[console] ${COMMON_ARGS:-}"
-export TINY=0 EXPERIMENT=rehearsal OUTPUT_ROOT="$REHEARSAL_OUT" EVAL_MODELS=lapo_i PUBLISHED=""
+# the recipes' own settings, shortened by lib.sh's one definition of a short run (lapo-verl overrides --tiny: batch,
+# 8 responses, lengths, steps, no validation); no forced strategy, rollout engine or memory setting
+export TINY=1 TINY_BATCH=$BATCH TINY_N=8 TINY_STEPS=$STEPS TINY_PROMPT_LEN=1024 TINY_RESPONSE_LEN=$RESPONSE_LEN
+export EXPERIMENT=rehearsal OUTPUT_ROOT="$REHEARSAL_OUT" EVAL_MODELS=lapo_i PUBLISHED=""
 export EVAL_ARGS="--data fixtures --benchmarks math500 --limit 2 --samples 1 --max-new-tokens $RESPONSE_LEN \
 --backend ${EVAL_BACKEND:-vllm} --no-progress"
 bash "$here/lapo_pipeline.sh"

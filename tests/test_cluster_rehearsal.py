@@ -36,6 +36,7 @@ def test_rehearsal_runs_the_recipes_as_they_are(tmp_path):
         assert len(keys) == len(set(keys)), training
         for want in ("trainer.n_gpus_per_node=4", "trainer.nnodes=1", "data.max_response_length=4096",
                      "trainer.total_training_steps=2", "data.train_batch_size=16", "trainer.save_freq=2",
+                     "actor_rollout_ref.rollout.n=8", "data.max_prompt_length=1024",
                      "data.train_files=reh/data/train.parquet", "data.val_files=reh/data/val.parquet"):
             assert want in args, (want, training)
         # no forced backend, strategy, parallelism or memory setting: the recipes' own
