@@ -106,7 +106,10 @@ def two_nodes():
     if ray.is_initialized():
         ray.shutdown()
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
-    os.environ.update(CPU_ENV)
+    # a private Ray temp dir: Cluster writes its address to <RAY_TMPDIR>/ray/ray_current_cluster, where a plain
+    # ray.init() elsewhere (a test running next to this one) would otherwise find it and join this cluster
+    private = {**CPU_ENV, "RAY_TMPDIR": tempfile.mkdtemp(prefix="lapo2n_", dir="/tmp")}  # AF_UNIX: short paths
+    os.environ.update(private)
     elsewhere = tempfile.mkdtemp(prefix="lapo_nodes_")
     os.chdir(elsewhere)
     try:
@@ -121,7 +124,12 @@ def two_nodes():
     yield cluster, elsewhere
     if ray.is_initialized():
         ray.shutdown()
-    cluster.shutdown()
+    os.environ["RAY_TMPDIR"] = private["RAY_TMPDIR"]  # shutdown resets the address file of that temp dir
+    try:
+        cluster.shutdown()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
 
 
 def actor_nodes(address: str) -> dict[str, set[str]]:
