@@ -113,7 +113,13 @@ lapo_train() {  # NAME MODEL RECIPE [OVERRIDE...]
   [[ ${#paths[@]} == 2 ]] || { lapo_log "train $name: cannot resolve the run directory of +recipe=$recipe"; return 1; }
   LAPO_RUN_DIR=${paths[0]}
   lapo_log "train $name: +recipe=$recipe from $model -> $LAPO_RUN_DIR (log: $OUT/logs/$name.log)"
-  lapo_step "$name" "train $name" "$PYTHON" -m verl.trainer.main_ppo "+recipe=$recipe" "${args[@]}" || return
+  if ! lapo_step "$name" "train $name" "$PYTHON" -m verl.trainer.main_ppo "+recipe=$recipe" "${args[@]}"; then
+    # Ray gives its local node a fixed 30 s to register (ray/_private/node.py, no setting): on a busy machine it
+    # can time out before anything ran. Nothing was trained then, so one more start is safe (resume_mode=auto).
+    grep -q "The current node timed out during startup" "$OUT/logs/$name.log" 2>/dev/null || return 1
+    lapo_log "train $name: Ray's node start-up timed out (busy machine); starting once more"
+    lapo_step "$name" "train $name" "$PYTHON" -m verl.trainer.main_ppo "+recipe=$recipe" "${args[@]}" || return
+  fi
   lapo_step "merge-$name" "merge $name" lapo_merge_latest "${paths[1]}" "$OUT/models/$name" || return
   lapo_mark "train_$name" "$LAPO_RUN_DIR"
 }

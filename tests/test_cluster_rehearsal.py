@@ -81,3 +81,20 @@ def test_step_table_reports_time_and_peak_memory(tmp_path):
     assert table[3].split()[:6] == ["lapo_d", "2", "70.0", "52.0", "-", "33.0"]
     assert "no training step" in table[4]
     assert table[-1].startswith("peak accelerator memory over all steps: 41.5 GB")
+
+
+def test_a_ray_start_up_timeout_is_started_once_more(tmp_path):
+    """lib.sh: Ray's fixed 30 s node registration can time out on a busy machine before anything ran; the
+    training step then starts once more (and only then: any other failure still stops the chain)."""
+    env = _env(tmp_path)
+    flaky = tmp_path / "bin" / "python_flaky"
+    flaky.write_text(
+        "#!/usr/bin/env bash\n"
+        f'if [[ $2 == verl.trainer.main_ppo && ! -f {tmp_path}/failed_once ]]; then touch {tmp_path}/failed_once;\n'
+        '  echo "Exception: The current node timed out during startup."; exit 1; fi\n'
+        f'exec {env["PYTHON"]} "$@"\n')
+    flaky.chmod(flaky.stat().st_mode | stat.S_IEXEC)
+    env["PYTHON"] = str(flaky)
+    proc, calls = _run(["bash", str(ROOT / "recipes/cluster_rehearsal.sh"), "reh"], env, tmp_path)
+    assert "Ray's node start-up timed out (busy machine); starting once more" in proc.stderr
+    assert len(_trainings(calls)) == 2 and "[rehearsal] ok" in proc.stdout  # the stubs log only the real starts

@@ -53,8 +53,25 @@ def _tree_pss_gb(pid: int) -> float:
         return 0.0
 
 
+#: Ray gives its local node a fixed 30 s to register with the GCS (ray/_private/node.py, not configurable); on a
+#: busy 2-core machine running two test workers it can time out before verl started anything.
+RAY_START_TIMEOUT = "The current node timed out during startup"
+
+
 def run_main_ppo(args: list[str], cwd: Path, log_path: Path, timeout_s: int = 420, module: str = "verl.trainer.main_ppo",
                  env_extra: dict[str, str] | None = None) -> RunResult:
+    """Run ``module`` on the CPU backend; started once more (and said so in the log) if Ray's own node start-up
+    timed out, since nothing ran then."""
+    result = _run_once(args, cwd, log_path, timeout_s, module, env_extra)
+    if result.rc != 0 and RAY_START_TIMEOUT in result.log:
+        first = result.log
+        result = _run_once(args, cwd, log_path, timeout_s, module, env_extra)
+        result.log = f"{first}\n[cpu_run] Ray's node start-up timed out; started once more\n{result.log}"
+    return result
+
+
+def _run_once(args: list[str], cwd: Path, log_path: Path, timeout_s: int, module: str,
+              env_extra: dict[str, str] | None) -> RunResult:
     from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES, cpu_env
 
     env = cpu_env()
