@@ -2,7 +2,8 @@
 
 verl imports plugins inside ``try/except`` and logs failures at DEBUG level, so a broken install only shows
 up later as "Unknown reward manager" or, worse, ``+recipe=lapo_stage1`` silently becoming a plain config key.
-Each check runs in a fresh Python process, the way verl's own processes start, and prints the real error.
+The checks run in fresh Python processes, the way verl's own processes start (one process per environment they
+need), and print the real error.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from dataclasses import dataclass
 
 # what lapo_verl.verl_ext.reward_managers registers (tests/test_doctor_lists.py keeps the two in step)
@@ -31,11 +31,53 @@ class Check:
     info: bool = False  # printed as [info]; never makes the install unhealthy
 
 
-def _run(code: str, timeout: int = 180, env: dict | None = None) -> tuple[bool, str]:
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
-    out = (proc.stdout + proc.stderr).strip()
-    return proc.returncode == 0, out
+# Checks that need a fresh interpreter are *probes*: a code snippet, run in a new process the way verl's own
+# processes start (the plugin is imported by `import verl` there, never by this process). Probes that need the same
+# environment share one process, run one after another with each failure caught and reported separately: every
+# process pays ~10 s of CPU for importing verl, torch and transformers, and the checks only differ in what they ask.
+_MARK = "@@lapo-doctor@@"
+_PROBE_RUNNER = f"""
+import contextlib, io, json, sys, textwrap, traceback
+for name, code in json.loads(sys.argv[1]):
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            exec(compile(textwrap.dedent(code), "<doctor:" + name + ">", "exec"), {{"__name__": "__doctor__"}})
+        ok = True
+    except BaseException:  # a failing probe is a failed check with its traceback; the next probe still runs
+        ok = False
+        buf.write(traceback.format_exc())
+    print("{_MARK}" + json.dumps({{"name": name, "ok": ok, "out": buf.getvalue()}}), flush=True)
+"""
+
+
+@dataclass
+class Probe:
+    name: str
+    code: str
+    env: tuple[tuple[str, str], ...] = ()  # extra environment of the process it runs in
+
+
+def run_probes(probes: list[Probe], timeout: int = 300) -> dict[str, tuple[bool, str]]:
+    """name -> (ok, output). One fresh process per distinct ``env``; a probe whose process died before it reported
+    (a crash, a timeout) fails with that process's output."""
+    results: dict[str, tuple[bool, str]] = {}
+    for env in dict.fromkeys(p.env for p in probes):
+        group = [p for p in probes if p.env == env]
+        try:
+            proc = subprocess.run([sys.executable, "-c", _PROBE_RUNNER, json.dumps([(p.name, p.code) for p in group])],
+                                  capture_output=True, text=True, timeout=timeout, env={**os.environ, **dict(env)})
+            stdout, tail = proc.stdout, (proc.stdout + proc.stderr).strip()[-3000:]
+        except subprocess.TimeoutExpired as exc:
+            stdout = exc.stdout.decode(errors="replace") if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+            tail = f"timed out after {timeout} s"
+        for line in stdout.splitlines():
+            if line.startswith(_MARK):
+                row = json.loads(line[len(_MARK):])
+                results[row["name"]] = (row["ok"], row["out"].strip())
+        for p in group:
+            results.setdefault(p.name, (False, f"the check's process ended before it reported: {tail}"))
+    return results
 
 
 def check_verl_version() -> Check:
@@ -54,39 +96,19 @@ def check_verl_version() -> Check:
                  "" if ok else "pip install 'verl==0.9.1' (the only version tested)")
 
 
-def check_undeclared_deps() -> Check:
-    code = f"""
-    import importlib
-    for name in {UNDECLARED_VERL_DEPS!r}:
-        try:
-            importlib.import_module(name)
-        except Exception:
-            print(name)
-    """
-    ok, out = _run(code, timeout=60)
+def check_undeclared_deps(ok: bool, out: str) -> Check:
     missing = out.split() if ok else list(UNDECLARED_VERL_DEPS)
     return Check("verl's undeclared dependencies", not missing,
                  "all importable" if not missing else f"missing: {', '.join(missing)}",
                  "pip install cachetools uvicorn fastapi starlette transferqueue" if missing else "")
 
 
-def check_plugin_import() -> Check:
-    ok, out = _run("import lapo_verl.plugin")
+def check_plugin_import(ok: bool, out: str) -> Check:
     return Check("plugin module imports (lapo_verl.plugin)", ok, "ok" if ok else out[-3000:],
                  "" if ok else "fix the error above; verl would hide it and report 'Unknown reward manager'")
 
 
-def check_registrations() -> Check:
-    code = f"""
-    import json, verl  # loads every verl.plugins entry point, as each verl process does
-    from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
-    from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
-    from importlib.metadata import entry_points
-    eps = [e.value for e in entry_points(group="verl.plugins")]
-    print(json.dumps({{"rm": [n for n in {REWARD_MANAGERS!r} if n in REWARD_MANAGER],
-                       "adv": [n for n in {ADV_ESTIMATORS!r} if n in ADV_ESTIMATOR_REGISTRY], "eps": eps}}))
-    """
-    ok, out = _run(code)
+def check_registrations(ok: bool, out: str) -> Check:
     if not ok:
         return Check("registered with verl", False, out[-3000:], "reinstall lapo-verl in this environment")
     found = json.loads(out.strip().splitlines()[-1])
@@ -100,48 +122,75 @@ def check_registrations() -> Check:
                  "" if not missing else "run `python -c 'import lapo_verl.plugin'` and fix the error it shows")
 
 
-def check_agent_loop() -> Check:
-    code = """
-    import lapo_verl.plugin
-    from omegaconf import OmegaConf
-    from hydra.utils import get_class
-    from lapo_verl.resources import resource_path
-    entries = OmegaConf.load(resource_path("agent_loops.yaml"))
-    print([get_class(e._target_).__name__ for e in entries])
-    """
-    ok, out = _run(code)
+def check_agent_loop(ok: bool, out: str) -> Check:
     return Check("stage-2 agent loop importable", ok, out.splitlines()[-1] if ok else out[-3000:],
                  "" if ok else "pip install cachetools uvicorn fastapi (verl's agent loop needs them)")
 
 
-def check_recipes() -> Check:
-    code = f"""
-    import verl  # registers the Hydra search path, as main_ppo's import does
-    from hydra import compose, initialize_config_module
-    out = []
-    for recipe in {RECIPES!r}:
-        with initialize_config_module("verl.trainer.config", version_base=None):
-            cfg = compose("ppo_trainer", overrides=["+recipe=" + recipe])
-        assert "lapo" in cfg, "+recipe=%s became a plain key: the lapo-verl Hydra search path is missing" % recipe
-        out.append("%s -> adv_estimator=%s reward=%s" % (recipe, cfg.algorithm.adv_estimator, cfg.reward.reward_manager.name))
-    print("; ".join(out))
-    """
-    ok, out = _run(code)
+def check_recipes(ok: bool, out: str) -> Check:
     return Check("recipes compose (+recipe=lapo_stage1/2)", ok, out.splitlines()[-1] if ok else out[-3000:],
                  "" if ok else "reinstall with `pip install -e .`; check `python -m verl.trainer.main_ppo --info searchpath`")
 
 
-def check_cpu_backend() -> Check:
-    code = """
-    import verl
-    from verl.workers.rollout.base import _ROLLOUT_REGISTRY
-    print(("hf", "async") in _ROLLOUT_REGISTRY)
-    """
-    ok, out = _run(code, env={"VERL_PLATFORM": "cpu"})
+def check_cpu_backend(ok: bool, out: str) -> Check:
     registered = ok and out.strip().splitlines()[-1] == "True"
     return Check("CPU backend (VERL_PLATFORM=cpu)", registered,
                  "rollout 'hf' registered" if registered else out[-2000:],
                  "" if registered else "only needed for CPU runs; see README 'CPU backend'")
+
+
+# (probe, what its result means), in the order they run and are reported. The first probes of the plain process
+# run before anything imports verl: a missing dependency or a broken plugin shows up as itself.
+PROBE_CHECKS = (
+    (Probe("undeclared deps", f"""
+        import importlib
+        for name in {UNDECLARED_VERL_DEPS!r}:
+            try:
+                importlib.import_module(name)
+            except Exception:
+                print(name)
+        """), check_undeclared_deps),
+    (Probe("plugin import", "import lapo_verl.plugin"), check_plugin_import),
+    (Probe("registrations", f"""
+        import json, verl  # loads every verl.plugins entry point, as each verl process does
+        from verl.experimental.reward_loop.reward_manager.registry import REWARD_MANAGER
+        from verl.trainer.ppo.core_algos import ADV_ESTIMATOR_REGISTRY
+        from importlib.metadata import entry_points
+        eps = [e.value for e in entry_points(group="verl.plugins")]
+        print(json.dumps({{"rm": [n for n in {REWARD_MANAGERS!r} if n in REWARD_MANAGER],
+                           "adv": [n for n in {ADV_ESTIMATORS!r} if n in ADV_ESTIMATOR_REGISTRY], "eps": eps}}))
+        """), check_registrations),
+    (Probe("agent loop", """
+        import lapo_verl.plugin
+        from omegaconf import OmegaConf
+        from hydra.utils import get_class
+        from lapo_verl.resources import resource_path
+        entries = OmegaConf.load(resource_path("agent_loops.yaml"))
+        print([get_class(e._target_).__name__ for e in entries])
+        """), check_agent_loop),
+    (Probe("recipes", f"""
+        import verl  # registers the Hydra search path, as main_ppo's import does
+        from hydra import compose, initialize_config_module
+        out = []
+        for recipe in {RECIPES!r}:
+            with initialize_config_module("verl.trainer.config", version_base=None):
+                cfg = compose("ppo_trainer", overrides=["+recipe=" + recipe])
+            assert "lapo" in cfg, "+recipe=%s became a plain key: the lapo-verl Hydra search path is missing" % recipe
+            out.append("%s -> adv_estimator=%s reward=%s" % (recipe, cfg.algorithm.adv_estimator,
+                                                             cfg.reward.reward_manager.name))
+        print("; ".join(out))
+        """), check_recipes),
+    (Probe("cpu backend", """
+        import verl
+        from verl.workers.rollout.base import _ROLLOUT_REGISTRY
+        print(("hf", "async") in _ROLLOUT_REGISTRY)
+        """, env=(("VERL_PLATFORM", "cpu"),)), check_cpu_backend),
+)
+
+
+def probe_checks() -> list[Check]:
+    results = run_probes([probe for probe, _ in PROBE_CHECKS])
+    return [interpret(*results[probe.name]) for probe, interpret in PROBE_CHECKS]
 
 
 def check_gpu_versions(strict: bool) -> Check:
@@ -226,8 +275,7 @@ def check_model(path: str) -> list[Check]:
     return checks
 
 
-CHECKS = (check_verl_version, check_undeclared_deps, check_plugin_import, check_registrations, check_agent_loop,
-          check_recipes, check_cpu_backend)
+CHECKS = (check_verl_version, probe_checks)  # each returns a Check or a list of them
 
 
 def estimate_memory(recipe: str, overrides: list[str], gpu_gib: float | None) -> int:
@@ -269,8 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         argv, overrides = argv[:cut], argv[cut + 1:]
     parser = argparse.ArgumentParser(
         prog="lapo-verl doctor",
-        description="Check that verl finds every lapo-verl component; each check runs in a fresh process and "
-                    "shows the real error (verl hides plugin import errors). With --estimate-memory: estimate a "
+        description="Check that verl finds every lapo-verl component; the checks run in fresh processes and "
+                    "show the real error (verl hides plugin import errors). With --estimate-memory: estimate a "
                     "run's per-GPU memory instead.",
         epilog="examples:\n"
                "  lapo-verl doctor\n"
@@ -320,9 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         return _report(results, args.json, "model directory OK", "model directory NOT OK: see FAIL lines above")
     for check in checks:
         try:
-            results.append(check())
+            found = check()
+            results.extend(found if isinstance(found, list) else [found])
         except Exception as exc:  # a crashing check is a failed check, with its message
-            results.append(Check(check.__name__, False, f"{type(exc).__name__}: {exc}"))
+            results.append(Check(getattr(check, "__name__", "check"), False, f"{type(exc).__name__}: {exc}"))
     return _report(results, args.json, "lapo-verl is healthy", "lapo-verl is NOT healthy: see FAIL lines above")
 
 
