@@ -44,7 +44,6 @@ SLOW_FIRST = [
     "tests/replica/test_replica_smoke_slow.py",
     "tests/e2e/test_lapo_chain_slow.py",
     "tests/baselines/test_baseline_recipes_cpu_slow.py",
-    "tests/e2e/test_eq8_plan_update_slow.py",
 ]
 
 

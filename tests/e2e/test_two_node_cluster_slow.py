@@ -8,14 +8,21 @@ path absolute before verl starts. Every response is counted correct (``always_co
 solves nothing), so stage 1 yields plans and Eq. 8 has correct lengths to fold.
 
 Chain: stage 1 (2 steps) -> ``lapo-verl plans`` -> stage 2 with Eq. 8 (3 steps, checkpoint each), killed with
-SIGKILL once step 2's checkpoint is complete, resumed with ``resume_mode=auto`` on the same cluster. Checked:
+SIGKILL once step 3's length records are written, with step 3's checkpoint then taken away (never durable), and
+resumed with ``resume_mode=auto`` on the same cluster, which redoes step 3. Stage 2 gets stage 1's plans with one
+problem moved to ``unsolved`` (planned at the maximum length, then by Eq. 8). Checked:
 
 * stage 1's records are complete (steps x batch x n, every group whole, one writer file) and the plans file is
   exactly what the plans rules give on them;
 * for every stage-2 sample the plan its prompt stated (verl's rollout dump) equals the plan its reward used (the
-  record), and equals Eq. 8 folded over the records of the earlier steps;
-* after the kill and resume nothing is lost or doubled: steps 1-3 complete, the killed attempt's records of the
-  redone step rolled back, and the Eq. 8 table restored from the checkpoint.
+  record), and equals Eq. 8 folded over the records of the earlier steps; some plan shrinks between visits;
+* after the kill and resume nothing is lost or doubled: steps 1-3 complete, the killed attempt's step-3 records
+  rolled back (all of them), and they had stated the same plans as the redone step (the Eq. 8 table came back from
+  step 2's checkpoint, not from the lost step);
+* the plans are exported with each checkpoint and, after the last step, in the run directory.
+
+This test also carries what tests/e2e/test_eq8_plan_update_slow.py checked with two trainer runs of its own (Eq. 8
+with a crash and a resume, an unsolved problem, the exports).
 
 ``nnodes=1``: the CPU backend runs one FSDP rank per logical GPU on one node (the FSDP ranks are not LAPO's state);
 the 2 nodes carry the reward and agent-loop workers, which is where LAPO's state used to be written and read.
@@ -26,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,7 +72,7 @@ SMALL = [
 
 def launch(args: list[str], cwd: Path, log: Path, address: str, *, kill_when=None, timeout_s: int = 900) -> tuple[int, str]:
     """``python -m verl.trainer.main_ppo`` on the CPU backend, connected to the cluster at ``address``. With
-    ``kill_when`` (a callable polled every 0.5 s) the driver's process group gets SIGKILL once it returns True."""
+    ``kill_when`` (a callable polled every 0.1 s) the driver's process group gets SIGKILL once it returns True."""
     from lapo_verl.cpu_backend.overrides import CPU_TRAINER_OVERRIDES, cpu_env
 
     cluster = ["ray_kwargs.ray_init.num_cpus=null", "ray_kwargs.ray_init.num_gpus=null",
@@ -81,7 +89,7 @@ def launch(args: list[str], cwd: Path, log: Path, address: str, *, kill_when=Non
                     os.killpg(proc.pid, signal.SIGKILL)
                     killed = True
                     break
-                time.sleep(0.5)
+                time.sleep(0.1)
         finally:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -192,27 +200,38 @@ def test_lapo_on_two_nodes_without_a_shared_disk(two_nodes, tiny_bpe_dir, tmp_pa
     expected = build_plans(records)
     assert plans == expected["plans"] and unsolved == set(expected["unsolved"]) and set(plans) == set(ids)
 
-    # ---------------- stage 2 with Eq. 8: 3 steps, killed after step 2's checkpoint, resumed
+    # ---------------- stage 2 with Eq. 8: 3 steps, killed after step 3's records, step 3's checkpoint lost, resumed
+    s2_plans = tmp_path / "plans_stage2.json"  # one problem unsolved: planned at the maximum length, then Eq. 8
+    plans = {pid: plan for pid, plan in plans.items() if pid != ids[-1]}
+    s2_plans.write_text(json.dumps({"format": "lapo-plans/1", "plans": plans, "unsolved": [ids[-1]]}))
     dump = tmp_path / "rollouts"
-    s2 = ["+recipe=lapo_stage2", *common, f"data.max_response_length={RESPONSE}", f"lapo.plans_path={plans_path}",
+    s2 = ["+recipe=lapo_stage2", *common, f"data.max_response_length={RESPONSE}", f"lapo.plans_path={s2_plans}",
           "lapo.stage2.update_plans=true",
           "trainer.total_training_steps=3", "trainer.save_freq=1", f"trainer.rollout_data_dir={dump}"]
 
-    def step2_saved() -> bool:  # checkpoint and rollout dump of step 2 written: the kill lands in step 3
-        return bool(list(runs.glob("stage2-*/checkpoints/global_step_2/lapo_plan_table.json"))) and (
-            dump / "2.jsonl").exists()
+    def step3_recorded() -> bool:  # the trainer wrote step 3's length records: the kill lands before or in its save
+        return any(e.get("event") == "step" and e.get("step") == 3
+                   for d in runs.glob("stage2-*") for e in read_events(str(d / "records")))
 
-    rc, log2 = launch(s2, cmd_dir, tmp_path / "stage2.log", address, kill_when=step2_saved)
-    assert rc == -9, log2[-5000:]
+    rc, log2 = launch(s2, cmd_dir, tmp_path / "stage2.log", address, kill_when=step3_recorded)
+    # -9: killed between step 3's records and the end of its save (the usual case). 0: the last save and the exit
+    # (~1-3 s) beat the poll; the checkpoint is taken away below all the same, so the resume redoes step 3 either way.
+    assert rc in (-9, 0), log2[-5000:]
     (s2_dir,) = [d for d in runs.glob("stage2-*")]
+    ckpts = s2_dir / "checkpoints"
+    shutil.rmtree(ckpts / "global_step_3", ignore_errors=True)  # whatever of it was written never became durable
+    (ckpts / "latest_checkpointed_iteration.txt").write_text("2")
+    (lost_file,) = (s2_dir / "records").glob("records-*.jsonl")  # one file per trainer start: the killed attempt's
+    lost = [json.loads(x) for x in open(lost_file) if json.loads(x)["step"] == 3]
+    assert len(lost) == BATCH * N, len(lost)
     rc, log3 = launch(s2, cmd_dir, tmp_path / "stage2_resume.log", address)
     assert rc == 0, log3[-5000:]
     resumed_at = [e["resume_step"] for e in read_events(str(s2_dir / "records")) if e.get("event") == "start"]
-    assert resumed_at[0] == 0 and resumed_at[1] >= 2, resumed_at
-    assert f"global_step_{resumed_at[1]}/lapo_plan_table.json" in log3  # the table came back from the checkpoint
+    assert resumed_at == [0, 2], resumed_at
+    assert "global_step_2/lapo_plan_table.json" in log3  # the table came back from the checkpoint
 
     records2, report2 = load_records(str(s2_dir / "records"))
-    assert report2.corrupt == 0
+    assert report2.corrupt == 0 and report2.rolled_back == BATCH * N  # the killed attempt's step 3, all of it
     per_visit = defaultdict(int)
     for r in records2:
         per_visit[(r.problem_id, r.step)] += 1
@@ -226,11 +245,14 @@ def test_lapo_on_two_nodes_without_a_shared_disk(two_nodes, tiny_bpe_dir, tmp_pa
 
     def eq8(pid: str, step: int) -> int:
         plan = fold_plan(plans.get(pid), [correct[pid].get(s, []) for s in range(1, step)])
-        return RESPONSE if plan is None else plan
+        return RESPONSE if plan is None else plan  # unsolved: the maximum length (unsolved_length)
 
     for r in records2:  # the reward's plan is Eq. 8 over the earlier steps; its reward used it
         assert r.plan == eq8(r.problem_id, r.step), (r.problem_id, r.step, r.plan)
         assert r.reward == pytest.approx(R.stage2_reward(r.correct, r.response_length, r.plan, beta=0.8, sigma=10))
+    for row in lost:  # the lost attempt stated what the redone step states: both fold steps 1-2 only
+        assert row["plan"] == eq8(row["problem_id"], 3), row
+    assert any(r.plan == RESPONSE for r in records2 if r.problem_id == ids[-1] and r.step == 1)
     problems = {row["prompt"][-1]["content"]: row["lapo_problem_id"] for _, row in frame.iterrows()}
     record_plan = {(r.problem_id, r.step): r.plan for r in records2}
     assert any(record_plan[(pid, 2)] < record_plan[(pid, 1)] for pid in ids), record_plan  # Eq. 8 moved a plan
@@ -240,8 +262,9 @@ def test_lapo_on_two_nodes_without_a_shared_disk(two_nodes, tiny_bpe_dir, tmp_pa
             stated = int(PLAN_RE.search(sample["input"]).group(1))
             assert stated == record_plan[(pid, step)] == eq8(pid, step), (pid, step, stated)
     final, still_unsolved, doc = read_plans(str(s2_dir / "plans_updated.json"))
-    assert doc["summary"]["step"] == 3
+    assert doc["visit_rule"] == "eq8" and doc["summary"]["step"] == 3
     for pid in ids:
         plan = fold_plan(plans.get(pid), [correct[pid].get(s, []) for s in (1, 2, 3)])
         assert final.get(pid) == plan if plan is not None else pid in still_unsolved
+    assert read_plans(str(ckpts / "global_step_2" / "lapo_plans.json"))[2]["summary"]["step"] == 2  # per checkpoint
     print(f"[two-node] whole test {time.time() - t0:.0f} s")
