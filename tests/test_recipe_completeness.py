@@ -109,8 +109,18 @@ def test_bare_stage2_command_fails_first_with_actionable_message(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("recipe", [r for r in RECIPES if r != "lapo_stage2"])
-def test_bare_command_of_every_recipe(recipe, tmp_path):
-    proc = _bare(recipe, tmp_path)
-    _assert_actionable(proc, "data.train_files=", "lapo-verl prepare-data", "actor_rollout_ref.model.path=")
-    assert ("lapo.plans_path=" in proc.stderr) == recipe.startswith("lapo_stage2")
+def test_bare_command_of_every_recipe(tmp_path):
+    """The bare command of each other recipe, all in one process (lapo_test_utils.main_ppo_commands: one import of
+    verl instead of one per recipe), each from its own empty directory."""
+    from lapo_test_utils.main_ppo_commands import run_commands
+
+    recipes = [r for r in RECIPES if r != "lapo_stage2"]
+    dirs = [tmp_path / r for r in recipes]
+    for d in dirs:
+        d.mkdir()
+    results = run_commands([([f"+recipe={r}"], d) for r, d in zip(recipes, dirs, strict=True)],
+                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    for recipe, (rc, out) in zip(recipes, results, strict=True):
+        _assert_actionable(subprocess.CompletedProcess([recipe], rc, "", out),
+                           "data.train_files=", "lapo-verl prepare-data", "actor_rollout_ref.model.path=")
+        assert ("lapo.plans_path=" in out) == recipe.startswith("lapo_stage2"), (recipe, out[-2000:])
