@@ -165,7 +165,8 @@ def build_quickstart(out_dir: str | os.PathLike, *, n_train: int = 32, n_val: in
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     train, val = build_data(out / "data", n_train, n_val)
-    cache = Path(cache_dir or os.environ.get("LAPO_VERL_ASSET_CACHE") or Path.home() / ".cache" / "lapo-verl" / "assets")
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"  # as the tests' asset cache (tests/conftest.py)
+    cache = Path(cache_dir or os.environ.get("LAPO_VERL_ASSET_CACHE") or Path(xdg) / "lapo-verl" / "assets")
     key = hashlib.sha1(json.dumps([n_train, warm_steps, hidden, tokenizer, 2]).encode()).hexdigest()[:12]
     cached = cache / f"quickstart-model-{key}"
     model_dir = out / "model"
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokenizer", default="tiny-bpe", choices=("tiny-bpe", "qwen2.5"),
                         help="tiny-bpe (1,024 tokens, fast; default) or qwen2.5 (exact Qwen2.5 tokenizer, 151,665 tokens)")
     parser.add_argument("--hidden", type=int, default=64, help="model width (default 64)")
-    parser.add_argument("--cache-dir", default=None, help="asset cache (default ~/.cache/lapo-verl/assets)")
+    parser.add_argument("--cache-dir", default=None, help="asset cache (default $XDG_CACHE_HOME or ~/.cache, then lapo-verl/assets)")
     parser.add_argument("--check", action="store_true", help="sample 8 answers from the model and print them")
     args = parser.parse_args(argv)
     paths = build_quickstart(args.out, n_train=args.train, n_val=args.val, warm_steps=args.warm_steps,
