@@ -5,22 +5,9 @@ later as "Unknown reward manager". ``lapo-verl doctor`` imports this module dire
 error. Keep it light: only registrations, no heavy imports.
 """
 
-from lapo_verl.resources import register_resolvers
+from lapo_verl.hydra_setup import register_config_hooks
 
-register_resolvers()
-
-
-def _register_hydra_search_path() -> None:
-    """Make ``+recipe=lapo_*`` resolvable even where Hydra's namespace scan cannot see our plugin."""
-    try:
-        from hydra.core.plugins import Plugins
-        from hydra_plugins.lapo_verl_searchpath.lapo_verl_searchpath import LapoVerlSearchPathPlugin
-    except ImportError:  # hydra is a verl dependency; a partial install is reported by `lapo-verl doctor`
-        return
-    Plugins.instance().register(LapoVerlSearchPathPlugin)
-
-
-_register_hydra_search_path()
+register_config_hooks()  # resolvers + the +recipe= search path (also used without verl by `lapo-verl resolve`)
 
 # Reward managers (verl.experimental.reward_loop registry) and advantage estimators (core_algos registry).
 from lapo_verl.verl_ext import advantage as _advantage  # noqa: E402,F401

@@ -14,12 +14,11 @@ import sys
 
 def compose_recipe(recipe: str, overrides: list[str]):
     """The config ``python -m verl.trainer.main_ppo +recipe=RECIPE <overrides>`` would run (a ``DictConfig``,
-    unresolved; ~4 s). Shared by ``lapo-verl resolve`` and ``lapo-verl doctor --estimate-memory``."""
-    import verl  # noqa: F401  (loads lapo_verl.plugin: resolvers and the recipe search path)
-    from hydra import compose, initialize_config_module
+    unresolved), composed from verl's YAML files without importing verl (~1 s instead of ~10 s of CPU). Shared by
+    ``lapo-verl resolve`` and ``lapo-verl doctor --estimate-memory``."""
+    from lapo_verl.hydra_setup import compose_main_ppo_config
 
-    with initialize_config_module("verl.trainer.config", version_base=None):
-        return compose("ppo_trainer", overrides=[f"+recipe={recipe}", *overrides])
+    return compose_main_ppo_config([f"+recipe={recipe}", *overrides])
 
 
 def resolve_keys(recipe: str, keys: list[str], overrides: list[str]) -> list[str]:
