@@ -1,8 +1,13 @@
-"""The whole LAPO chain with verl's real trainer on CPU: stage 1 -> crash + resume -> plans -> stage 2 -> eval.
+"""The whole LAPO chain with verl's real trainer on CPU: stage 1 -> plans -> stage 2 -> eval.
 
 Asserts on real artifacts, not on logs alone:
-* stage-1 records exist for every problem seen, one visit per (problem, step), none lost or counted twice
-  after a simulated crash (step 3's checkpoint lost, verl resumes from step 2 and redoes step 3);
+* stage-1 records exist for every problem seen, one visit per (problem, step), and each checkpoint carries a
+  snapshot of them up to its step. A crash and resume (a lost checkpoint, verl redoing the step: nothing lost or
+  counted twice, the resumed run logging only the redone step) is tests/e2e/test_two_node_cluster_slow.py's stage 2:
+  the same records writer (the trainer's metrics sampler) serves both stages, and this test's own resume run was
+  one trainer start more in CI;
+* the CPU backend under the recipe: KL to the reference grows, rollout log-probs match the actor's after each
+  weight sync, a final validation runs, the checkpoint is durable (once a plain-GRPO run of its own);
 * LAPO's rewards vary inside groups (some group mixes correct and wrong answers of different lengths);
 * the plans file maps ids to positive lengths, by the method note's rule, recomputed here from the records;
 * the prompts that reached the rollout server in stage 2 carry each row's plan sentence right after
@@ -89,29 +94,29 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
 
     # ---------------- stage 1, 3 steps, checkpoint every step
     s1_file, tb_dir = tmp_path / "stage1_metrics.jsonl", tmp_path / "tb"
-    first = run_main_ppo(["+recipe=lapo_stage1", *s1, "trainer.total_training_steps=3", "trainer.save_freq=1"],
+    # + the CPU backend's own checks under the recipe (they were a plain-GRPO run of their own,
+    # test_cpu_grpo_slow.py): rollout log-probs for the weight-sync check, a final validation
+    first = run_main_ppo(["+recipe=lapo_stage1", *s1, "trainer.total_training_steps=3", "trainer.save_freq=1",
+                          "actor_rollout_ref.rollout.calculate_log_probs=True", "trainer.test_freq=3"],
                          tmp_path, tmp_path / "stage1.log",
                          env_extra={"VERL_FILE_LOGGER_PATH": str(s1_file), "TENSORBOARD_DIR": str(tb_dir)})
     timings["stage1"] = (first.wall_s, first.peak_gb)
     assert first.rc == 0, first.log[-4000:]
-    assert sorted(first.steps()) == [1, 2, 3]
-    # simulate a crash after step 3 wrote its records but before its checkpoint became durable
-    import shutil
-
-    shutil.rmtree(ckpt_root / "global_step_3")
-    (ckpt_root / "latest_checkpointed_iteration.txt").write_text("2")
-    resumed = run_main_ppo(["+recipe=lapo_stage1", *s1, "trainer.total_training_steps=3", "trainer.save_freq=1"],
-                           tmp_path, tmp_path / "stage1_resume.log",
-                           env_extra={"VERL_FILE_LOGGER_PATH": str(tmp_path / "stage1_resume_metrics.jsonl"),
-                                      "TENSORBOARD_DIR": str(tmp_path / "tb_resume")})
-    timings["stage1_resume"] = (resumed.wall_s, resumed.peak_gb)
-    assert resumed.rc == 0, resumed.log[-4000:]
-    assert sorted(resumed.steps()) == [3]  # verl resumed from global_step_2 and redid step 3
-
+    steps = first.steps()
+    assert sorted(steps) == [1, 2, 3]
+    # the CPU backend trains for real: the policy moved away from the reference (KL loss; 0 at step 1 by
+    # construction), the hf rollout's log-probs match the actor's recomputation (~1e-5), which at steps 2-3 only
+    # holds if the rollout received the weights trained before, greedy validation ran through the same rollout,
+    # and the last checkpoint is durable
+    assert max(steps[s].get("actor/kl_loss", 0.0) for s in (2, 3)) > 0, steps
+    for s in (2, 3):
+        assert steps[s]["training/rollout_probs_diff_max"] < 5e-3, steps[s]
+    assert "Final validation metrics" in first.log and "val-core/" in first.log, first.log[-3000:]
+    assert (ckpt_root / "latest_checkpointed_iteration.txt").read_text().strip() == "3"
     records, report = load_records(str(run_dir / "records"))
     starts = [e for e in read_events(str(run_dir / "records")) if e.get("event") == "start"]
-    assert [e["resume_step"] for e in starts] == [0, 2]
-    assert report.rolled_back == BATCH * N and report.corrupt == 0  # the crashed attempt's step 3
+    assert [e["resume_step"] for e in starts] == [0]
+    assert report.corrupt == 0
     per_visit = defaultdict(int)
     for r in records:
         per_visit[(r.problem_id, r.step)] += 1
@@ -138,7 +143,6 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
     assert "lapo/stage1/bonus_mean_correct:" in first.log
     logged = file_log(s1_file)
     assert sorted(logged) == [1, 2, 3]
-    assert sorted(file_log(tmp_path / "stage1_resume_metrics.jsonl")) == [3]  # the resumed run logs the redone step
     for step, m in logged.items():
         for key in ("lapo/accuracy", "lapo/length/mean", "lapo/grading/match_fast_frac", "lapo/grading/timeout_frac",
                     "lapo/grading/no_answer_frac", "lapo/grading/truncated_frac", "lapo/stage1/bonus_mean_correct",

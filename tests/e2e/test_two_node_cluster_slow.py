@@ -18,7 +18,8 @@ problem moved to ``unsolved`` (planned at the maximum length, then by Eq. 8). Ch
   record), and equals Eq. 8 folded over the records of the earlier steps; some plan shrinks between visits;
 * after the kill and resume nothing is lost or doubled: steps 1-3 complete, the killed attempt's step-3 records
   rolled back (all of them), and they had stated the same plans as the redone step (the Eq. 8 table came back from
-  step 2's checkpoint, not from the lost step);
+  step 2's checkpoint, not from the lost step); the resumed run logs only the redone step, and step 2's checkpoint
+  holds the records of steps 1-2 (the chain test's crash and resume, tests/e2e/test_lapo_chain_slow.py, live here);
 * the plans are exported with each checkpoint and, after the last step, in the run directory.
 
 This test also carries what tests/e2e/test_eq8_plan_update_slow.py checked with two trainer runs of its own (Eq. 8
@@ -229,6 +230,9 @@ def test_lapo_on_two_nodes_without_a_shared_disk(two_nodes, tiny_bpe_dir, tmp_pa
     resumed_at = [e["resume_step"] for e in read_events(str(s2_dir / "records")) if e.get("event") == "start"]
     assert resumed_at == [0, 2], resumed_at
     assert "global_step_2/lapo_plan_table.json" in log3  # the table came back from the checkpoint
+    assert sorted({int(k) for k in re.findall(r"step:(\d+) - ", log3)}) == [3]  # the resumed run logs the redone step
+    snap = [json.loads(x) for x in open(ckpts / "global_step_2" / "lapo_records.jsonl")]  # the checkpoint's snapshot
+    assert len(snap) == 2 * BATCH * N and {r["step"] for r in snap} == {1, 2}
 
     records2, report2 = load_records(str(s2_dir / "records"))
     assert report2.corrupt == 0 and report2.rolled_back == BATCH * N  # the killed attempt's step 3, all of it
