@@ -21,6 +21,7 @@ as a script (``python recipes/dev/quickstart.py --out runs/quickstart``); tests 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -170,15 +171,20 @@ def build_quickstart(out_dir: str | os.PathLike, *, n_train: int = 32, n_val: in
     key = hashlib.sha1(json.dumps([n_train, warm_steps, hidden, tokenizer, 2]).encode()).hexdigest()[:12]
     cached = cache / f"quickstart-model-{key}"
     model_dir = out / "model"
-    if not (cached / ".complete").exists():
-        tmp = cache / f".tmp-{key}-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        build_tiny_model_dir(tmp, tokenizer=tokenizer, cache_dir=str(cache), hidden=hidden)
-        problems = [p[-1]["content"] for p in pd.read_parquet(train)["prompt"]]
-        warm_start(tmp, problems, steps=warm_steps, progress=progress)
-        (tmp / ".complete").write_text("ok")
-        shutil.rmtree(cached, ignore_errors=True)
-        os.replace(tmp, cached)
+    cache.mkdir(parents=True, exist_ok=True)
+    # one builder per key at a time (CI runs the quickstart next to the tests, whose chain test builds the same
+    # model): a second process waits for the first one's build instead of repeating its warm-up
+    with open(cache / f".lock-{key}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (cached / ".complete").exists():
+            tmp = cache / f".tmp-{key}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            build_tiny_model_dir(tmp, tokenizer=tokenizer, cache_dir=str(cache), hidden=hidden)
+            problems = [p[-1]["content"] for p in pd.read_parquet(train)["prompt"]]
+            warm_start(tmp, problems, steps=warm_steps, progress=progress)
+            (tmp / ".complete").write_text("ok")
+            shutil.rmtree(cached, ignore_errors=True)
+            os.replace(tmp, cached)
     shutil.rmtree(model_dir, ignore_errors=True)
     shutil.copytree(cached, model_dir)
     return {"train": train, "val": val, "model": str(model_dir)}

@@ -15,6 +15,10 @@ from omegaconf import OmegaConf
 from lapo_test_utils.batches import reward_batch
 from lapo_test_utils.verl_config import compose_recipe
 
+# one pytest-xdist worker runs this module (pytest.ini: --dist loadgroup): its managers' six Ray reward workers
+# start once per session instead of once per worker (~75 s of CPU each time)
+pytestmark = pytest.mark.xdist_group("reward_managers_on_ray")
+
 RIGHT, WRONG = "so the answer is \\boxed{4}", "so the answer is \\boxed{5}"
 
 

@@ -21,9 +21,10 @@ import pytest
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-# acc_only and l1_exact are trained by test_compare_script_end_to_end_on_cpu, thinkprune by
-# test_thinkprune_chain_on_cpu: not run twice, to keep CI's slow group short.
-RECIPES = ["l1_max", "dapo_overlong", "lapo_stage2_before_think", "lapo_stage2_implicit", "lapo_stage2_range"]
+# l1_exact, l1_max and dapo_overlong are trained by test_compare_script_end_to_end_on_cpu (with their 2-step and
+# merge checks), thinkprune by test_thinkprune_chain_on_cpu, acc_only by the replica smoke
+# (tests/replica/test_replica_smoke_slow.py, the same lib.sh lapo_train): not run twice, to keep CI's slow group short.
+RECIPES = ["lapo_stage2_before_think", "lapo_stage2_implicit", "lapo_stage2_range"]
 TIMEOUT_S = 600
 
 
@@ -55,8 +56,6 @@ def test_recipe_two_steps_on_cpu(recipe, toy, tiny_bpe_dir, tmp_path):
         plans = {f"toy-train-{i}": 5 + i for i in range(12)}  # 4 of 16 problems unsolved: fallback plan
         (tmp_path / "plans.json").write_text(json.dumps({"format": "lapo-plans/1", "plans": plans, "unsolved": []}))
         extra.append(f"lapo.plans_path={tmp_path / 'plans.json'}")
-    if recipe == "dapo_overlong":
-        extra.append("lapo.dapo_overlong.buffer=4")  # the CPU cap is 16 tokens
     script = f"""set -euo pipefail
 source {ROOT}/recipes/lib.sh
 OUT={tmp_path}/out TRAIN={toy}/train.parquet VAL={toy}/val.parquet NGPUS=1 CPU=1 EXTRA=()
@@ -73,13 +72,17 @@ lapo_train {recipe} {tiny_bpe_dir} {recipe} {' '.join(extra)}
 def test_compare_script_end_to_end_on_cpu(toy, tiny_bpe_dir, tmp_path):
     out = tmp_path / "cmp"
     proc = _bash(f"{ROOT}/recipes/compare/run_compare.sh --cpu --model {tiny_bpe_dir} --train {toy}/train.parquet "
-                 f"--val {toy}/val.parquet --out {out} --methods base,acc_only,l1_exact", tmp_path, timeout=900)
+                 f"--val {toy}/val.parquet --out {out} --methods base,l1_exact,l1_max,dapo_overlong", tmp_path,
+                 timeout=900)
     assert proc.returncode == 0, proc.stderr[-6000:]
     table = (out / "table.md").read_text()
-    for row in ("base", "accuracy-only GRPO", "L1-Exact"):
+    for row in ("base", "L1-Exact", "L1-Max", "DAPO overlong"):
         assert f"| {row} |" in table, table
     assert "LAPO-I" in table  # the paper's published rows
     assert (out / "frontier.png").stat().st_size > 1000
+    for recipe in ("l1_exact", "l1_max", "dapo_overlong"):  # each recipe: 2 steps, then the merged HF model
+        assert "step:2 -" in (out / "logs" / f"{recipe}.log").read_text(errors="replace"), recipe
+        assert (out / "models" / recipe / "config.json").is_file(), recipe
 
 
 def test_thinkprune_chain_on_cpu(toy, tiny_bpe_dir, tmp_path):

@@ -5,15 +5,17 @@ trainer on the CPU backend connected to it, ``reward.num_workers=2`` and 2 agent
 kinds round-robin over the nodes: checked in Ray's actor table). The commands run from their own directory with
 the *relative* ``lapo.output_root=runs``, while the nodes were started from another one: the preflight makes the
 path absolute before verl starts. Every response is counted correct (``always_correct.py``: a random tiny model
-solves nothing), so stage 1 yields plans and Eq. 8 has correct lengths to fold.
+solves nothing), so Eq. 8 has correct lengths to fold.
 
-Chain: stage 1 (2 steps) -> ``lapo-verl plans`` -> stage 2 with Eq. 8 (3 steps, checkpoint each), killed with
-SIGKILL once step 3's length records are written, with step 3's checkpoint then taken away (never durable), and
-resumed with ``resume_mode=auto`` on the same cluster, which redoes step 3. Stage 2 gets stage 1's plans with one
-problem moved to ``unsolved`` (planned at the maximum length, then by Eq. 8). Checked:
+Stage 2 with Eq. 8 (3 steps, checkpoint each) from a plans file (three problems planned at 48 tokens, above the
+32-token cap, one unsolved: the maximum length first), killed with SIGKILL once step 3's length records are written,
+with step 3's checkpoint then taken away (never durable), and resumed with ``resume_mode=auto`` on the same cluster,
+which redoes step 3. (Until issue 21 a 2-step stage-1 run came first and made the plans file; its checks, complete
+records from reward workers on both nodes and one writer file, are made on stage 2's records, which the same writer
+writes, and the plans rules on a run's records are the chain test's.) Checked:
 
-* stage 1's records are complete (steps x batch x n, every group whole, one writer file) and the plans file is
-  exactly what the plans rules give on them;
+* the records are complete (steps x batch x n, every group whole, one writer file per trainer start, the run-end
+  count), written while verl had placed reward and agent-loop workers on both nodes;
 * for every stage-2 sample the plan its prompt stated (verl's rollout dump) equals the plan its reward used (the
   record), and equals Eq. 8 folded over the records of the earlier steps; some plan shrinks between visits;
 * after the kill and resume nothing is lost or doubled: steps 1-3 complete, the killed attempt's step-3 records
@@ -48,14 +50,14 @@ import pytest
 
 from lapo_verl import rewards as R
 from lapo_verl.plan_updates import fold_plan
-from lapo_verl.plans import build_plans, read_plans
+from lapo_verl.plans import read_plans
 from lapo_verl.records import load_records, read_events
 
 pytestmark = pytest.mark.slow
 
-# stage 1 may answer up to 48 tokens, stage 2 up to 32: the stage-1 plans (a random model answers at the cap) sit
-# above what stage 2 can produce, so Eq. 8 visibly lowers them after stage 2's first step
-BATCH, N, RESPONSE1, RESPONSE = 4, 4, 48, 32
+# stage 2 answers up to 32 tokens and the initial plans are 48: above what stage 2 can produce, so Eq. 8 visibly
+# lowers them after the first step
+BATCH, N, INITIAL, RESPONSE = 4, 4, 48, 32
 HERE = Path(__file__).resolve().parent
 PLAN_RE = re.compile(r"I will answer the question with (\d+) tokens\.\n$")
 SMALL = [
@@ -172,39 +174,13 @@ def test_lapo_on_two_nodes_without_a_shared_disk(two_nodes, tiny_bpe_dir, tmp_pa
     common = [*SMALL, f"data.train_files={train}", f"data.val_files={val}", f"actor_rollout_ref.model.path={tiny_bpe_dir}"]
     address = cluster.address
 
-    # ---------------- stage 1: 2 steps
-    rc, log1 = launch(["+recipe=lapo_stage1", *common, f"data.max_response_length={RESPONSE1}",
-                       "trainer.total_training_steps=2", "trainer.save_freq=2"],
-                      cmd_dir, tmp_path / "stage1.log", address)
-    assert rc == 0, log1[-5000:]
-    runs = cmd_dir / "runs" / "twonode"
-    assert not (Path(nodes_cwd) / "runs").exists()  # relative to the command, not to the nodes' directory
-    (s1_dir,) = [d for d in runs.glob("stage1-*")]
-    records, report = load_records(str(s1_dir / "records"))
-    assert report.corrupt == 0 and len(records) == 2 * BATCH * N  # steps x batch x n
-    assert len(list((s1_dir / "records").glob("records-*.jsonl"))) == 1  # one writer
-    per_visit = defaultdict(int)
-    for r in records:
-        per_visit[(r.problem_id, r.step, r.group_uid)] += 1
-    assert sorted(per_visit.values()) == [N] * (2 * BATCH)  # every group whole
-    assert f"{2 * BATCH * N} length records for steps 1..2" in log1 and "MISSING" not in log1
-    placed = actor_nodes(address)
-    reward_nodes = set().union(*(v for k, v in placed.items() if "RewardLoopWorker" in k))
-    agent_nodes = set().union(*(v for k, v in placed.items() if "AgentLoopWorker" in k))
-    assert len(reward_nodes) == 2 and len(agent_nodes) == 2, dict(placed)
-
-    plans_path = tmp_path / "plans.json"
-    cli = subprocess.run([sys.executable, "-m", "lapo_verl", "plans", "--run", str(s1_dir), "--out", str(plans_path)],
-                         capture_output=True, text=True, timeout=300)
-    assert cli.returncode == 0, cli.stdout + cli.stderr
-    plans, unsolved, _ = read_plans(str(plans_path))
-    expected = build_plans(records)
-    assert plans == expected["plans"] and unsolved == set(expected["unsolved"]) and set(plans) == set(ids)
-
     # ---------------- stage 2 with Eq. 8: 3 steps, killed after step 3's records, step 3's checkpoint lost, resumed
-    s2_plans = tmp_path / "plans_stage2.json"  # one problem unsolved: planned at the maximum length, then Eq. 8
-    plans = {pid: plan for pid, plan in plans.items() if pid != ids[-1]}
+    # a stage-1 plans file (its rules are the chain test's: tests/e2e/test_lapo_chain_slow.py): three problems planned
+    # above stage 2's cap, so Eq. 8 visibly lowers them after the first step, one unsolved (the maximum length first)
+    s2_plans = tmp_path / "plans_stage2.json"
+    plans = {pid: INITIAL for pid in ids[:-1]}
     s2_plans.write_text(json.dumps({"format": "lapo-plans/1", "plans": plans, "unsolved": [ids[-1]]}))
+    runs = cmd_dir / "runs" / "twonode"
     dump = tmp_path / "rollouts"
     s2 = ["+recipe=lapo_stage2", *common, f"data.max_response_length={RESPONSE}", f"lapo.plans_path={s2_plans}",
           "lapo.stage2.update_plans=true",
@@ -215,6 +191,7 @@ def test_lapo_on_two_nodes_without_a_shared_disk(two_nodes, tiny_bpe_dir, tmp_pa
                    for d in runs.glob("stage2-*") for e in read_events(str(d / "records")))
 
     rc, log2 = launch(s2, cmd_dir, tmp_path / "stage2.log", address, kill_when=step3_recorded)
+    assert not (Path(nodes_cwd) / "runs").exists()  # relative to the command, not to the nodes' directory
     # -9: killed between step 3's records and the end of its save (the usual case). 0: the last save and the exit
     # (~1-3 s) beat the poll; the checkpoint is taken away below all the same, so the resume redoes step 3 either way.
     assert rc in (-9, 0), log2[-5000:]
@@ -234,8 +211,19 @@ def test_lapo_on_two_nodes_without_a_shared_disk(two_nodes, tiny_bpe_dir, tmp_pa
     snap = [json.loads(x) for x in open(ckpts / "global_step_2" / "lapo_records.jsonl")]  # the checkpoint's snapshot
     assert len(snap) == 2 * BATCH * N and {r["step"] for r in snap} == {1, 2}
 
+    placed = actor_nodes(address)  # verl put reward and agent-loop workers on both nodes
+    reward_nodes = set().union(*(v for k, v in placed.items() if "RewardLoopWorker" in k))
+    agent_nodes = set().union(*(v for k, v in placed.items() if "AgentLoopWorker" in k))
+    assert len(reward_nodes) == 2 and len(agent_nodes) == 2, dict(placed)
+
     records2, report2 = load_records(str(s2_dir / "records"))
     assert report2.corrupt == 0 and report2.rolled_back == BATCH * N  # the killed attempt's step 3, all of it
+    assert len(list((s2_dir / "records").glob("records-*.jsonl"))) == 2  # one writer per trainer start
+    assert f"{3 * BATCH * N} length records for steps 1..3" in log3 and "MISSING" not in log3
+    per_group = defaultdict(int)
+    for r in records2:
+        per_group[(r.problem_id, r.step, r.group_uid)] += 1
+    assert sorted(per_group.values()) == [N] * (3 * BATCH)  # every group whole
     per_visit = defaultdict(int)
     for r in records2:
         per_visit[(r.problem_id, r.step)] += 1
