@@ -15,10 +15,6 @@ from omegaconf import OmegaConf
 from lapo_test_utils.batches import reward_batch
 from lapo_test_utils.verl_config import compose_recipe
 
-# one pytest-xdist worker runs this module (pytest.ini: --dist loadgroup): its managers' six Ray reward workers
-# start once per session instead of once per worker (~75 s of CPU each time)
-pytestmark = pytest.mark.xdist_group("reward_managers_on_ray")
-
 RIGHT, WRONG = "so the answer is \\boxed{4}", "so the answer is \\boxed{5}"
 
 
@@ -37,8 +33,7 @@ def n(tok):
     return length
 
 
-#: the recipes scored through RewardLoopManager, with the overrides their tests need (all managers are built
-#: up front so that their Ray workers start in parallel)
+#: the recipes scored through RewardLoopManager, with the overrides their tests need
 MANAGED = {
     "acc_only": (),
     "l1_exact": (),
@@ -77,10 +72,18 @@ def managers(ray_session, tiny_bpe_dir, n, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("runs")
     extra = {"dapo_overlong": (f"data.max_response_length={n + 2}",)}
-    out = {}
-    for recipe, overrides in MANAGED.items():
-        out[recipe] = Manager(_config(root, tiny_bpe_dir, recipe, *overrides, *extra.get(recipe, ())), recipe)
-    return out
+
+    class OnFirstUse(dict):
+        """recipe -> Manager, built when a test first asks for it: the two pytest-xdist workers split this
+        module's tests, and each builds only the managers (one Ray reward worker each, ~10 s of CPU to start)
+        that its own tests score with, instead of all six."""
+
+        def __missing__(self, recipe):
+            self[recipe] = Manager(_config(root, tiny_bpe_dir, recipe, *MANAGED[recipe], *extra.get(recipe, ())),
+                                   recipe)
+            return self[recipe]
+
+    return OnFirstUse()
 
 
 @pytest.fixture(scope="module")
