@@ -200,7 +200,7 @@ def test_lapo_on_two_nodes_without_a_shared_disk(two_nodes, tiny_bpe_dir, tmp_pa
     shutil.rmtree(ckpts / "global_step_3", ignore_errors=True)  # whatever of it was written never became durable
     (ckpts / "latest_checkpointed_iteration.txt").write_text("2")
     (lost_file,) = (s2_dir / "records").glob("records-*.jsonl")  # one file per trainer start: the killed attempt's
-    lost = [json.loads(x) for x in open(lost_file) if json.loads(x)["step"] == 3]
+    lost = [row for row in map(json.loads, open(lost_file)) if row["step"] == 3]
     assert len(lost) == BATCH * N, len(lost)
     rc, log3 = launch(s2, cmd_dir, tmp_path / "stage2_resume.log", address)
     assert rc == 0, log3[-5000:]
