@@ -17,7 +17,8 @@ with min/max, so quantiles are named ``median``/``p90``):
   the function the estimator itself uses
 * stage 2: ``lapo/stage2/plan_abs_error/{mean,median,p90}`` (|len - plan| over responses with a plan),
   ``lapo/stage2/plan_abs_error_correct/{mean,median}``, ``lapo/stage2/plan_error_signed/mean`` (length - plan),
-  ``lapo/stage2/plan/mean``, ``lapo/stage2/closeness/mean_correct`` (R2 of correct responses)
+  ``lapo/stage2/plan/mean``, ``lapo/stage2/closeness/mean_correct`` (R2 of correct responses),
+  ``lapo/stage2/closeness/frac_gt_0p1`` (share of planned responses with R2 > 0.1: how many carry a plan signal)
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from lapo_verl.rewards import Stage1Params, band_bonus_batched
 
 #: Responses whose score is at least this are "correct" (the stage-1 reward manager emits 0 or 1).
 CORRECT_THRESHOLD = 0.5
+# stage 2: a planned response "carries a plan signal" when its closeness term R2 is above this
+CLOSE_LEVEL = 0.1
+CLOSE_FRAC = "lapo/stage2/closeness/frac_gt_0p1"
 
 
 def stage1_band(scores: np.ndarray, lengths: np.ndarray, index: Sequence[Any], params: Stage1Params,
@@ -108,8 +112,8 @@ def response_metrics(infos: Sequence[Mapping[str, Any]], lengths: Sequence[float
     ...                        "plan_abs_error": 14.0, "r2": 0.0}], [12, 16])
     >>> m["lapo/accuracy"], m["lapo/grading/truncated_frac"], m["lapo/stage2/plan_abs_error/median"]
     (0.5, 0.5, 8.0)
-    >>> m["lapo/stage2/plan_error_signed/mean"], m["lapo/stage2/closeness/mean_correct"]
-    (-6.0, 0.9)
+    >>> m["lapo/stage2/plan_error_signed/mean"], m["lapo/stage2/closeness/mean_correct"], m[CLOSE_FRAC]
+    (-6.0, 0.9, 0.5)
     """
     out: dict[str, float] = {}
     if not infos:
@@ -147,4 +151,6 @@ def response_metrics(infos: Sequence[Mapping[str, Any]], lengths: Sequence[float
                 if r2 is not None:
                     r2_arr = _floats(r2)
                     out["lapo/stage2/closeness/mean_correct"] = float(r2_arr[ok].mean()) if ok.any() else 0.0
+                    # the share of planned rollouts stage 2 gets a plan signal from (R2 is 0 when wrong)
+                    out[CLOSE_FRAC] = float((r2_arr[has_plan] > CLOSE_LEVEL).mean())
     return {k: v for k, v in out.items() if not (isinstance(v, float) and math.isnan(v))}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# LAPO CPU replica (issue 13): does LAPO make a model shorter at the same accuracy, with length following
-# difficulty? Procedural arithmetic chains, a tiny over-thinking Qwen2, verl's real trainer on the CPU backend:
-#   accuracy-only GRPO (+recipe=acc_only); LAPO stage 1 (+recipe=lapo_stage1) -> lapo-verl plans -> stage 2
-#   (+recipe=lapo_stage2); held-out evaluation of base / acc-only / LAPO-D / LAPO-I (+ LAPO-I and the base model
-#   with plans given); docs/results-cpu.md + .json + plots.
+# LAPO CPU replica (issues 13, 22): does LAPO make a model shorter at the same accuracy, with length following
+# difficulty, and does stage 2 teach it to keep stated plans? Procedural arithmetic chains, a tiny over-thinking
+# Qwen2 that never saw a plan sentence, verl's real trainer on the CPU backend: accuracy-only GRPO
+#   (+recipe=acc_only); LAPO stage 1 (+recipe=lapo_stage1) -> lapo-verl plans -> stage 2 (+recipe=lapo_stage2),
+#   and stage 2 with Eq. 8 plan updates; held-out evaluation of base / acc-only / LAPO-D / LAPO-I / LAPO-I Eq. 8
+#   (+ both LAPO-I arms and the base with plans given); docs/results-cpu.md + .json + plots.
 #
 #   bash recipes/cpu_replica.sh [--seeds 1,2] [--out runs/replica] [--scale full|smoke] [--docs docs]
 #
@@ -59,11 +60,16 @@ for seed in "${seed_list[@]}"; do
   lapo_log "seed $seed -> $OUT"
   LAPO_EXPERIMENT=acc_only lapo_train acc_only "$REPLICA_BASE" acc_only
   LAPO_EXPERIMENT=lapo lapo_chain lapo_d lapo_i "$REPLICA_BASE" "$OUT/plans.json"
+  # paper Eq. 8: the same stage 2 from the same model and plans, the plans following stage 2's correct lengths
+  LAPO_EXPERIMENT=lapo_eq8 lapo_train lapo_i_eq8 "$OUT/models/lapo_d" lapo_stage2 lapo.plans_path="$OUT/plans.json" \
+    lapo.stage2.update_plans=true
   replica_eval base "$REPLICA_BASE"
   replica_eval acc_only "$OUT/models/acc_only"
   replica_eval lapo_d "$OUT/models/lapo_d"
   replica_eval lapo_i "$OUT/models/lapo_i"
+  replica_eval lapo_i_eq8 "$OUT/models/lapo_i_eq8"
   replica_eval lapo_i_plan "$OUT/models/lapo_i" "$OUT/plans.json"
+  replica_eval lapo_i_eq8_plan "$OUT/models/lapo_i_eq8" "$OUT/plans.json"
   replica_eval base_plan "$REPLICA_BASE" "$OUT/plans.json"
 done
 

@@ -26,8 +26,9 @@ from lapo_verl.replica import task
 class Scale:
     """Training size (same for every arm). ``full`` is the frozen setting of docs/replica-design.md."""
 
-    steps: int = 24                # per training run (acc-only, stage 1, stage 2)
-    batch: int = 16                # prompts per step
+    steps: int = 24                # per training run (acc-only, stage 1, both stage-2 arms)
+    batch: int = 12                # prompts per step
+    epochs: int = 2                # over the training set per run: plans from a second visit; Eq. 8 can act
     n: int = 8                     # responses per prompt (the paper's G)
     lr: float = 2e-4
     max_response: int = 160
@@ -39,13 +40,13 @@ class Scale:
 
     @property
     def train_n(self) -> int:
-        return self.steps * self.batch   # one epoch: stage 1 visits every training problem once
+        return self.steps * self.batch // self.epochs
 
 
 SCALES = {
     "full": Scale(),
     # CI's smoke: one step per run (every stage still runs through verl's trainer; issue 21: CI time)
-    "smoke": Scale(steps=1, batch=4, n=4, eval_n=24, warmup_steps=30, warmup_problems=1000, check_per_level=2),
+    "smoke": Scale(steps=1, batch=4, n=4, epochs=1, eval_n=24, warmup_steps=30, warmup_problems=1000, check_per_level=2),
 }
 
 # The paper's length knobs are for a 4,096-token cap (fall-off 100, sigma 120); scaled by cap ratio.
@@ -71,7 +72,7 @@ def shell_settings(scale: Scale, data: Path, base: Path) -> dict[str, str]:
 
     >>> s = shell_settings(SCALES["full"], Path("d"), Path("b"))
     >>> s["TINY_MICRO"], s["REPLICA_FALLOFF"], s["REPLICA_SIGMA"]
-    ('128', '4', '5')
+    ('96', '4', '5')
     """
     return {
         "REPLICA_DATA": str(data), "REPLICA_BASE": str(base),

@@ -10,10 +10,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-MODELS = ("base", "acc_only", "lapo_d", "lapo_i", "lapo_i_plan", "base_plan")
+MODELS = ("base", "acc_only", "lapo_d", "lapo_i", "lapo_i_eq8", "lapo_i_plan", "lapo_i_eq8_plan", "base_plan")
 LABELS = {"base": "base (warm-up)", "acc_only": "accuracy-only GRPO", "lapo_d": "LAPO-D (stage 1)",
-          "lapo_i": "LAPO-I (stage 2, no plan)", "lapo_i_plan": "LAPO-I, plans given",
-          "base_plan": "base, same plans given (reference)"}
+          "lapo_i": "LAPO-I (stage 2, no plan)", "lapo_i_eq8": "LAPO-I Eq. 8 (no plan)",
+          "lapo_i_plan": "LAPO-I, plans given", "lapo_i_eq8_plan": "LAPO-I Eq. 8, plans given",
+          "base_plan": "base, same plans given (control)"}
+# the base given plans must miss them by at least this (median |len - plan| / plan) for LAPO-I's adherence to
+# count as stage 2's (docs/replica-design.md)
+CONTROL_MIN_ERROR = 0.25
 
 
 def mean_spread(xs: list[float | None]) -> tuple[float | None, float | None]:
@@ -66,32 +70,46 @@ def targets(r: dict[str, dict[str, Any]]) -> list[tuple[str, bool | None, str]]:
     if ip and "adherence" in ip:
         med = ip["adherence"]["median"]
         out.append(("plans given: median |len - plan| / plan <= 10%", med <= 0.10, f"{100 * med:.1f}%"))
+    bp = r.get("base_plan")
+    if bp and "adherence" in bp:
+        med = bp["adherence"]["median"]
+        out.append((f"... while the base with the same plans is >= {100 * CONTROL_MIN_ERROR:.0f}%",
+                    med >= CONTROL_MIN_ERROR, f"{100 * med:.1f}%"))
     return out
 
 
-# training log (recipes/lib.sh: <seed dir>/logs/<run name>.log) -> the recipe it ran
-TRAINING_RUNS = {"acc_only": "acc_only", "lapo_d": "lapo_stage1", "lapo_i": "lapo_stage2"}
+# training log (recipes/lib.sh: <seed dir>/logs/<run name>.log) -> what it trained
+TRAINING_RUNS = {"acc_only": "acc_only", "lapo_d": "lapo_stage1", "lapo_i": "lapo_stage2",
+                 "lapo_i_eq8": "lapo_stage2 Eq. 8"}
+CURVE_KEYS = {"score": "critic/score/mean", "length": "response_length/mean",
+              "close": "lapo/stage2/closeness/frac_gt_0p1", "plan_err": "lapo/stage2/plan_abs_error/median"}
 
 
-def training_curves(logs: Path) -> dict[str, list[tuple[int, float, float]]]:
-    """Per recipe: (step, mean score, mean response length) per training step, from the verl console logs
-    ``logs/<run name>.log`` of :data:`TRAINING_RUNS` (a resumed run appends; a step seen twice keeps its last line)."""
+def training_curves(logs: Path) -> dict[str, list[dict[str, float]]]:
+    """Per training run (:data:`TRAINING_RUNS`' labels): one dict per step with ``step`` and the
+    :data:`CURVE_KEYS` found on that step's verl console line in ``logs/<run name>.log`` (a resumed run
+    appends; a step seen twice keeps its last line)."""
     import re
 
-    out: dict[str, list[tuple[int, float, float]]] = {}
-    for name, recipe in TRAINING_RUNS.items():
+    out: dict[str, list[dict[str, float]]] = {}
+    for name, label in TRAINING_RUNS.items():
         log = logs / f"{name}.log"
         if not log.is_file():
             continue
-        steps: dict[int, tuple[int, float, float]] = {}
+        steps: dict[int, dict[str, float]] = {}
         for line in log.read_text(errors="replace").splitlines():
             m = re.search(r"step:(\d+) - ", line)
-            sc = re.search(r"critic/score/mean:([-\d.e]+)", line)
-            ln = re.search(r"response_length/mean:([-\d.e]+)", line)
-            if m and sc and ln:
-                steps[int(m.group(1))] = (int(m.group(1)), float(sc.group(1)), float(ln.group(1)))
+            if not m:
+                continue
+            row: dict[str, float] = {"step": int(m.group(1))}
+            for key, metric in CURVE_KEYS.items():
+                v = re.search(re.escape(metric) + r":([-\d.e]+)", line)
+                if v:
+                    row[key] = float(v.group(1))
+            if "score" in row and "length" in row:
+                steps[int(m.group(1))] = row
         if steps:
-            out[recipe] = [steps[k] for k in sorted(steps)]
+            out[label] = [steps[k] for k in sorted(steps)]
     return out
 
 
@@ -104,6 +122,109 @@ def step_seconds(logs: Path) -> dict[str, float]:
         except ValueError:
             continue
     return times
+
+
+def settings_value(out: Path, name: str) -> str | None:
+    """A variable of ``<out>/settings.sh`` (written by :mod:`lapo_verl.replica.prepare`), or None."""
+    import shlex
+
+    path = out / "settings.sh"
+    if not path.is_file():
+        return None
+    for line in path.read_text().splitlines():
+        if line.startswith(name + "="):
+            return shlex.split(line.split("=", 1)[1])[0]
+    return None
+
+
+def sha256_file(path: Path) -> str | None:
+    import hashlib
+
+    if not path.is_file():
+        return None
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def provenance(out: Path) -> dict[str, Any]:
+    """Where the results come from: the base model's and tokenizer's sha256, the CPU that built the base and
+    the CPU that wrote this report, and the warm-up's wall time (a base built elsewhere is recognisable)."""
+    import os
+
+    from lapo_verl.replica.warmup import cpu_model
+
+    base = settings_value(out, "REPLICA_BASE")
+    doc: dict[str, Any] = {"cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "base": base}
+    if base:
+        b = Path(base)
+        doc["base_weights_sha256"] = sha256_file(b / "model.safetensors")
+        doc["tokenizer_sha256"] = sha256_file(b / "tokenizer.json")
+        build = b / "build.json"
+        if build.is_file():
+            doc["base_build"] = json.loads(build.read_text())
+    return doc
+
+
+def plan_movement(out: Path, seed: int) -> dict[str, Any] | None:
+    """How the Eq. 8 arm moved the plans: per level, the median plan before stage 2 (unsolved = the cap, as
+    stage 2 plans them) and after (``plans_updated.json`` of the run), the problems whose plan changed and the
+    mean change over them. None when the arm has not run."""
+    import statistics
+
+    from lapo_verl.plans import read_plans
+    from lapo_verl.replica.data import problem_id_of
+
+    marker = out / f"seed{seed}" / ".done" / "train_lapo_i_eq8"
+    initial_path = out / f"seed{seed}" / "plans.json"
+    if not marker.is_file() or not initial_path.is_file():
+        return None
+    updated_path = Path(marker.read_text().strip()) / "plans_updated.json"
+    data = settings_value(out, "REPLICA_DATA")
+    cap = int(settings_value(out, "TINY_RESPONSE_LEN") or 0)
+    if not updated_path.is_file() or not data:
+        return None
+    levels = {}
+    with open(Path(data) / "train.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                row = json.loads(line)
+                levels[problem_id_of(row)] = int(row["level"])
+
+    def planned(path: Path) -> dict[str, int]:
+        plans, unsolved, _ = read_plans(str(path))
+        return {**{pid: cap for pid in unsolved}, **plans}
+
+    before, after = planned(initial_path), planned(updated_path)
+    per_level: dict[str, dict[str, Any]] = {}
+    for lv in sorted(set(levels.values())):
+        ids = [pid for pid, level in levels.items() if level == lv and pid in before]
+        changed = [pid for pid in ids if after.get(pid, before[pid]) != before[pid]]
+        per_level[str(lv)] = {
+            "median_before": statistics.median(before[pid] for pid in ids) if ids else None,
+            "median_after": statistics.median(after.get(pid, before[pid]) for pid in ids) if ids else None,
+            "changed": len(changed), "problems": len(ids),
+            "mean_change": round(statistics.fmean(after[pid] - before[pid] for pid in changed), 1) if changed else 0.0,
+        }
+    return {"per_level": per_level, "changed": sum(v["changed"] for v in per_level.values()),
+            "problems": sum(v["problems"] for v in per_level.values()), "updated_plans": str(updated_path)}
+
+
+def eq8_section(out: Path, seeds: list[int]) -> list[str]:
+    lines = ["", "## Eq. 8 arm: how the plans moved during stage 2", "",
+             "Per level: median plan before -> after stage 2 (unsolved problems count as the cap, as stage 2 plans "
+             "them), problems whose plan changed / problems, mean change of those.", ""]
+    for s in seeds:
+        mv = plan_movement(out, s)
+        if mv is None:
+            lines.append(f"- seed {s}: no Eq. 8 plans found")
+            continue
+        cells = [f"d={lv}: {v['median_before']} -> {v['median_after']} ({v['changed']}/{v['problems']}, "
+                 f"{v['mean_change']:+.1f})" for lv, v in mv["per_level"].items()]
+        lines.append(f"- seed {s}: {mv['changed']} of {mv['problems']} plans changed; " + "; ".join(cells))
+    return lines
 
 
 def git_commit() -> str:
@@ -182,7 +303,15 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
         f"- commit: `{commit}`; scale: `{scale}`; seeds: {', '.join(map(str, seeds)) or 'none'}",
         f"- wall time of this invocation: {wall_s / 60:.1f} min (finished stages are skipped on re-runs; per-stage "
         "times below); written " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "- machine: 2 CPU cores shared with other jobs, so times are noisy",
+    ]
+    prov = provenance(out)
+    build = prov.get("base_build") or {}
+    lines += [
+        f"- machine of this report: {prov['cpu']}, {prov['cores']} cores",
+        f"- base model: `{prov.get('base')}`; weights sha256 `{prov.get('base_weights_sha256')}`; tokenizer "
+        f"sha256 `{prov.get('tokenizer_sha256')}`; built on {build.get('cpu', 'an unrecorded CPU')} "
+        f"(warm-up {build.get('warmup_s', '-')} s, base check {build.get('check_s', '-')} s). A base model built on "
+        "another CPU has other weights (floating point differs): compare these digests before comparing results.",
         "",
     ]
     if incomplete:
@@ -217,7 +346,8 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
         lines += ["## Plans", ""]
         for s in seeds:
             i = res[s].get("lapo_i")
-            for key, who in (("lapo_i_plan", "LAPO-I"), ("base_plan", "base (reference: what the warm-up alone does)")):
+            for key, who in (("lapo_i_plan", "LAPO-I"), ("lapo_i_eq8_plan", "LAPO-I Eq. 8"),
+                             ("base_plan", "base (control: what the warm-up alone does)")):
                 r = res[s].get(key)
                 if r and "adherence" in r:
                     a = r["adherence"]
@@ -229,7 +359,7 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
                 err = i.get("stated_plan_rel_error_median")
                 lines.append(f"- seed {s}, LAPO-I without a plan states one itself in {100 * i.get('stated_plan_fraction', 0):.1f}% "
                              f"of outputs" + (f" (median |len - stated| / stated {100 * err:.1f}%)" if err is not None else ""))
-        lines += ["", "## Targets (issue 13)", "", "| target | " + " | ".join(f"seed {s}" for s in seeds) + " |",
+        lines += ["", "## Targets (issues 13 and 22)", "", "| target | " + " | ".join(f"seed {s}" for s in seeds) + " |",
                   "|---" * (ns + 1) + "|"]
         per_seed = {s: targets(res[s]) for s in seeds}
         names = [t[0] for t in per_seed[seeds[0]]]
@@ -244,10 +374,20 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
                   "logs `critic/score/mean`) / mean response tokens.", ""]
         for s in seeds:
             curves = training_curves(out / f"seed{s}" / "logs")
-            for arm in ("acc_only", "lapo_stage1", "lapo_stage2"):
+            for arm in TRAINING_RUNS.values():
                 cur = curves.get(arm)
                 if cur:
-                    lines.append(f"- seed {s} {arm}: " + ", ".join(f"{sc:.2f}/{ln:.0f}" for _, sc, ln in cur))
+                    lines.append(f"- seed {s} {arm}: " + ", ".join(f"{c['score']:.2f}/{c['length']:.0f}" for c in cur))
+        lines += ["", "Stage 2, per step: the share of rollouts whose closeness term R2 is above 0.1 (the rollouts "
+                  "that carry a plan signal; R2 = 0 for wrong answers) / median |len - plan| in tokens.", ""]
+        for s in seeds:
+            curves = training_curves(out / f"seed{s}" / "logs")
+            for arm in ("lapo_stage2", "lapo_stage2 Eq. 8"):
+                cur = [c for c in curves.get(arm, []) if "close" in c]
+                if cur:
+                    lines.append(f"- seed {s} {arm}: " + ", ".join(
+                        f"{c['close']:.2f}/{c.get('plan_err', float('nan')):.0f}" for c in cur))
+        lines += eq8_section(out, seeds)
         lines += ["", "## Stage times (s)", "", "| stage | " + " | ".join(f"seed {s}" for s in seeds) + " |",
                   "|---" * (ns + 1) + "|"]
         stages = sorted({k for s in seeds for k in times[s]})
@@ -276,6 +416,8 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
                  for m in MODELS if any(m in res[s] for s in seeds)},
         "targets": {str(s): [{"target": t[0], "met": t[1], "value": t[2]} for t in targets(res[s])] for s in seeds},
         "stage_seconds": {str(s): times[s] for s in seeds},
+        "provenance": prov,
+        "eq8_plans": {str(s): plan_movement(out, s) for s in seeds},
     }
     (docs / "results-cpu.json").write_text(json.dumps(machine, indent=1) + "\n")
 

@@ -227,6 +227,7 @@ def test_lapo_chain_on_cpu(quickstart, tmp_path):
         assert m["lapo/stage2/plan_abs_error/p90"] == pytest.approx(np.quantile(err, 0.9))
         assert m["lapo/stage2/planned_frac"] == 1.0  # unsolved problems are planned too (the maximum length)
         assert "lapo/stage2/closeness/mean_correct" in m and "lapo/accuracy" in m
+        assert 0.0 <= m["lapo/stage2/closeness/frac_gt_0p1"] <= 1.0
         assert not any(k.startswith("lapo/stage1/") for k in m)
 
     # ---------------- evaluation + report of the stage-2 model

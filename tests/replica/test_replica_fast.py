@@ -14,8 +14,10 @@ from lapo_verl.replica.evaluate import quantile, ranks, spearman, summarize
 def test_generator_is_bit_for_bit_and_disjoint():
     a, b = task.eval_problems(), task.eval_problems()
     assert a == b and task.digest(a) == task.digest(b)
-    # frozen: the held-out set of docs/replica-design.md (version 2)
-    assert task.digest(a) == "007b3a815282d27812d1a0d0d375ea62038131885bf8c0d03123f503f2588dc9"
+    # frozen: the held-out and training sets of docs/replica-design.md (version 3; version 2's held-out digest
+    # was 007b3a81...)
+    assert task.digest(a) == "152cdd48838289a0d2b205e5ab31e85e8165e47c23882fb5066ca3a838c79ba4"
+    assert task.digest(task.train_problems()) == "3c3ec27fe013803464c8c419a2be9061d015cd39dc844aab92be2dc8002512fb"
     assert len(a) == 600 and {p.level for p in a} == set(task.LEVELS)
     assert all(sum(p.level == lv for p in a) == 100 for lv in task.LEVELS)
     train = task.train_problems(1200)
