@@ -229,9 +229,10 @@ def eq8_section(out: Path, seeds: list[int]) -> list[str]:
 
 def git_commit() -> str:
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+        repo = Path(__file__).resolve().parent
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=repo).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True).stdout.strip()
+                               text=True, cwd=repo).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except OSError:
         return "unknown"
