@@ -42,13 +42,23 @@ lapo_cpu_env
 # shellcheck disable=SC2034
 CPU=1 TINY=1 QUIET=1 TRAIN=$REPLICA_DATA/train.parquet VAL=$REPLICA_DATA/val.parquet
 
-replica_eval() {  # NAME MODEL [PLANS]: the held-out set (lapo_verl.replica.evaluate) -> $OUT/eval/NAME.json
-  local name=$1 model=$2 plans=${3:-}
-  if lapo_done "eval_$name"; then lapo_log "eval $name: done before, skipped"; return 0; fi
-  lapo_step "eval-$name" "eval $name" "$PYTHON" -m lapo_verl.replica.evaluate --model "$model" \
-    --data "$REPLICA_DATA" --out "$OUT/eval/$name" --limit "$REPLICA_EVAL_N" --seed "$seed" \
-    --max-new-tokens "$TINY_RESPONSE_LEN" ${plans:+--plans "$plans"} || return
-  lapo_mark "eval_$name"
+replica_evals() {  # NAME=MODEL[,PLANS]...: the held-out set (lapo_verl.replica.evaluate) -> $OUT/eval/NAME.json
+  # every model not evaluated before, in one process (the imports are paid once); each is marked done when its
+  # summary is written, so a failed or interrupted step keeps the evaluations that finished
+  local job name jobs=() rc=0
+  for job in "$@"; do
+    name=${job%%=*}
+    if lapo_done "eval_$name"; then lapo_log "eval $name: done before, skipped"; else jobs+=(--job "$job"); fi
+  done
+  [[ ${#jobs[@]} == 0 ]] && return 0
+  lapo_step evals "eval $((${#jobs[@]} / 2)) models" "$PYTHON" -m lapo_verl.replica.evaluate "${jobs[@]}" \
+    --out-dir "$OUT/eval" --data "$REPLICA_DATA" --limit "$REPLICA_EVAL_N" --seed "$seed" \
+    --max-new-tokens "$TINY_RESPONSE_LEN" || rc=$?
+  for job in "$@"; do
+    name=${job%%=*}
+    if ! lapo_done "eval_$name" && [[ -f "$OUT/eval/$name.json" ]]; then lapo_mark "eval_$name"; fi
+  done
+  return $rc
 }
 
 IFS=, read -r -a seed_list <<<"$seeds"
@@ -63,14 +73,10 @@ for seed in "${seed_list[@]}"; do
   # paper Eq. 8: the same stage 2 from the same model and plans, the plans following stage 2's correct lengths
   LAPO_EXPERIMENT=lapo_eq8 lapo_train lapo_i_eq8 "$OUT/models/lapo_d" lapo_stage2 lapo.plans_path="$OUT/plans.json" \
     lapo.stage2.update_plans=true
-  replica_eval base "$REPLICA_BASE"
-  replica_eval acc_only "$OUT/models/acc_only"
-  replica_eval lapo_d "$OUT/models/lapo_d"
-  replica_eval lapo_i "$OUT/models/lapo_i"
-  replica_eval lapo_i_eq8 "$OUT/models/lapo_i_eq8"
-  replica_eval lapo_i_plan "$OUT/models/lapo_i" "$OUT/plans.json"
-  replica_eval lapo_i_eq8_plan "$OUT/models/lapo_i_eq8" "$OUT/plans.json"
-  replica_eval base_plan "$REPLICA_BASE" "$OUT/plans.json"
+  replica_evals base="$REPLICA_BASE" acc_only="$OUT/models/acc_only" lapo_d="$OUT/models/lapo_d" \
+    lapo_i="$OUT/models/lapo_i" lapo_i_eq8="$OUT/models/lapo_i_eq8" \
+    lapo_i_plan="$OUT/models/lapo_i,$OUT/plans.json" lapo_i_eq8_plan="$OUT/models/lapo_i_eq8,$OUT/plans.json" \
+    base_plan="$REPLICA_BASE,$OUT/plans.json"
 done
 
 "$PYTHON" -m lapo_verl.replica.report --out "$out" --seeds "$seeds" --docs "${docs:-$out}" --scale "$scale" \

@@ -60,7 +60,9 @@ case $2 in
     printf '%s\n' "REPLICA_DATA=$out/data" "REPLICA_BASE=$out/base" TINY_BATCH=4 TINY_N=4 TINY_STEPS=2 \
       TINY_PROMPT_LEN=96 TINY_RESPONSE_LEN=160 TINY_MICRO=16 REPLICA_LR=0.0002 REPLICA_EVAL_N=24 \
       REPLICA_FALLOFF=4 REPLICA_SIGMA=5 >"$out/settings.sh" ;;
-  lapo_verl.replica.evaluate) out=$(opt --out "$@"); mkdir -p "$(dirname "$out")"; echo '{}' >"$out.json" ;;
+  lapo_verl.replica.evaluate)  # one summary per --job NAME=MODEL[,PLANS], in --out-dir
+    dir=$(opt --out-dir "$@"); mkdir -p "$dir"
+    while [[ $# -gt 0 ]]; do [[ $1 == --job ]] && { j=$2; echo '{}' >"$dir/${j%%=*}.json"; }; shift; done ;;
   lapo_verl.replica.report) docs=$(opt --docs "$@"); mkdir -p "$docs"; echo report >"$docs/results-cpu.md" ;;
   *) exit 4 ;;
 esac
@@ -193,7 +195,8 @@ def test_cpu_replica_trains_through_lib_sh(tmp_path):
     proc, calls = _run(cmd, env, tmp_path)
     seed = tmp_path / "rep/seed3"
     trainings = _trainings(calls)
-    assert [t.split()[3] for t in trainings] == ["+recipe=acc_only", "+recipe=lapo_stage1", "+recipe=lapo_stage2"]
+    assert [t.split()[3] for t in trainings] == ["+recipe=acc_only", "+recipe=lapo_stage1", "+recipe=lapo_stage2",
+                                                  "+recipe=lapo_stage2"]
     for t in trainings:
         args = t.split()[4:]
         keys = [a.split("=", 1)[0] for a in args]
@@ -207,9 +210,19 @@ def test_cpu_replica_trains_through_lib_sh(tmp_path):
     assert "lapo.experiment=acc_only" in trainings[0].split() and "lapo.experiment=lapo" in trainings[1].split()
     assert "actor_rollout_ref.model.path=rep/seed3/models/lapo_d" in trainings[2].split()
     assert "lapo.plans_path=rep/seed3/plans.json" in trainings[2].split()
+    # the Eq. 8 arm: stage 2 again from the same model and plans, plans updated, in its own run directory
+    eq8 = trainings[3].split()
+    assert "lapo.stage2.update_plans=true" in eq8 and "lapo.experiment=lapo_eq8" in eq8
+    assert "actor_rollout_ref.model.path=rep/seed3/models/lapo_d" in eq8 and "lapo.plans_path=rep/seed3/plans.json" in eq8
+    assert "lapo.stage2.update_plans=true" not in trainings[2].split()
+    # every evaluation in one process; three of them with the stage-1 plans given
     evals = [c for c in calls if c.startswith("python -m lapo_verl.replica.evaluate")]
-    assert len(evals) == 6 and sum("--plans rep/seed3/plans.json" in e for e in evals) == 2
-    assert all("--seed 3" in e and "--limit 24" in e for e in evals)
+    assert len(evals) == 1 and "--seed 3" in evals[0] and "--limit 24" in evals[0]
+    jobs = [a for a in evals[0].split() if "=" in a and not a.startswith("--")]
+    assert [j.split("=")[0] for j in jobs] == ["base", "acc_only", "lapo_d", "lapo_i", "lapo_i_eq8", "lapo_i_plan",
+                                               "lapo_i_eq8_plan", "base_plan"]
+    assert sum(j.endswith(",rep/seed3/plans.json") for j in jobs) == 3
+    assert all((seed / ".done" / f"eval_{j.split('=')[0]}").is_file() for j in jobs)
     assert (tmp_path / "docs/results-cpu.md").is_file() and (seed / "logs/lapo_i.seconds").is_file()
     _, again = _run(cmd, env, tmp_path)
     assert not _trainings(again) and not [c for c in again if "replica.evaluate" in c or "lapo-verl plans" in c]

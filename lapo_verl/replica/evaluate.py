@@ -220,34 +220,76 @@ def evaluate(model_dir: str | Path, problems: list[dict], *, plans: dict[int, in
     return records
 
 
-def main(argv: list[str] | None = None) -> int:
-    from lapo_verl.replica.data import load_eval
+def parse_job(spec: str) -> tuple[str, str, str | None]:
+    """``NAME=MODEL`` or ``NAME=MODEL,PLANS`` (one ``--job``) -> (name, model, plans or None).
 
-    ap = argparse.ArgumentParser(description="evaluate a model on the replica's held-out set")
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--data", required=True, help="directory written by lapo_verl.replica.data (eval.jsonl)")
-    ap.add_argument("--out", required=True, help="output stem: <out>.jsonl and <out>.json")
-    ap.add_argument("--plans", help="stage-1 plans file: give each problem its level's plan in the prompt")
-    ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--max-new-tokens", type=int, default=192)
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    problems = load_eval(Path(args.data) / "eval.jsonl")
-    if args.limit:
-        # keep every level: take the first problems in order (levels cycle 1..6)
-        problems = problems[: args.limit]
-    plans = level_plans(args.plans, Path(args.data) / "train.jsonl", args.max_new_tokens) if args.plans else None
-    records = evaluate(args.model, problems, plans=plans, max_new_tokens=args.max_new_tokens, seed=args.seed)
-    out = Path(args.out)
+    >>> parse_job("lapo_i_plan=runs/m,runs/plans.json"), parse_job("base=runs/base")
+    (('lapo_i_plan', 'runs/m', 'runs/plans.json'), ('base', 'runs/base', None))
+    """
+    name, sep, rest = spec.partition("=")
+    if not sep or not name or not rest:
+        raise ValueError(f"--job {spec!r}: expected NAME=MODEL or NAME=MODEL,PLANS")
+    model, _, plans = rest.partition(",")
+    return name, model, plans or None
+
+
+def evaluate_to(out: Path, model: str, problems: list[dict], *, data: Path, plans_path: str | None,
+                max_new_tokens: int, seed: int) -> dict[str, Any]:
+    """One model on the held-out problems -> ``<out>.jsonl`` (samples) and ``<out>.json`` (summary)."""
+    t0 = time.time()
+    plans = level_plans(plans_path, data / "train.jsonl", max_new_tokens) if plans_path else None
+    records = evaluate(model, problems, plans=plans, max_new_tokens=max_new_tokens, seed=seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open(out.with_suffix(".jsonl"), "w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(r) + "\n" for r in records)
     summary = summarize(records)
-    summary["model"] = str(args.model)
+    summary["model"] = str(model)
     summary["level_plans"] = plans
+    summary["seconds"] = round(time.time() - t0, 1)
+    # the summary last: its presence means this evaluation finished (recipes/cpu_replica.sh marks it done)
     out.with_suffix(".json").write_text(json.dumps(summary, indent=1))
     print(f"[eval] {out.name}: accuracy {summary['accuracy']:.1f}%  mean tokens {summary['mean_tokens']:.1f}  "
-          f"spearman {summary['spearman_length_level']}")
+          f"spearman {summary['spearman_length_level']}  ({summary['seconds']} s)", flush=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    from lapo_verl.replica.data import load_eval
+
+    ap = argparse.ArgumentParser(
+        prog="python -m lapo_verl.replica.evaluate",
+        description="evaluate models on the replica's held-out set: one (--model, --out) or several in one "
+                    "process (--job ..., --out-dir), which pays the imports once")
+    ap.add_argument("--model")
+    ap.add_argument("--out", help="output stem: <out>.jsonl and <out>.json")
+    ap.add_argument("--plans", help="stage-1 plans file: give each problem its level's plan in the prompt")
+    ap.add_argument("--job", action="append", default=[], metavar="NAME=MODEL[,PLANS]",
+                    help="a model to evaluate (repeatable), written to <out-dir>/NAME.json(l); PLANS as --plans")
+    ap.add_argument("--out-dir", help="where --job results go")
+    ap.add_argument("--data", required=True, help="directory written by lapo_verl.replica.data (eval.jsonl)")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--max-new-tokens", type=int, default=192)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if bool(args.job) == bool(args.model):
+        ap.error("give either --model (with --out) or one or more --job (with --out-dir)")
+    if args.model and not args.out:
+        ap.error("--model needs --out")
+    if args.job and (not args.out_dir or args.plans):
+        ap.error("--job needs --out-dir, and takes its plans file inside the job (NAME=MODEL,PLANS), not --plans")
+    try:
+        jobs = [parse_job(j) for j in args.job] if args.job else [(None, args.model, args.plans)]
+    except ValueError as err:
+        ap.error(str(err))
+    data = Path(args.data)
+    problems = load_eval(data / "eval.jsonl")
+    if args.limit:
+        # keep every level: take the first problems in order (levels cycle 2..7)
+        problems = problems[: args.limit]
+    for name, model, plans_path in jobs:
+        out = Path(args.out) if name is None else Path(args.out_dir) / name
+        evaluate_to(out, model, problems, data=data, plans_path=plans_path, max_new_tokens=args.max_new_tokens,
+                    seed=args.seed)
     return 0
 
 
