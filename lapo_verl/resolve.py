@@ -24,7 +24,12 @@ def compose_recipe(recipe: str, overrides: list[str]):
 def resolve_keys(recipe: str, keys: list[str], overrides: list[str]) -> list[str]:
     from omegaconf import OmegaConf
 
+    from lapo_verl.preflight import absolute_lapo_paths
+
     cfg = compose_recipe(recipe, overrides)
+    # what the trainer will use: its job-start callback makes LAPO's paths absolute against the working
+    # directory the same way, so a script gets the run directory the run writes to
+    absolute_lapo_paths(cfg)
     values = []
     for key in keys:
         value = OmegaConf.select(cfg, key, throw_on_missing=True)

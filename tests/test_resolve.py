@@ -31,3 +31,18 @@ def test_resolve_imports_neither_verl_nor_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().startswith(f"{tmp_path}/lapo/stage1-")
+
+
+def test_resolve_prints_the_absolute_paths_the_trainer_uses(tmp_path, monkeypatch, capsys):
+    """A relative lapo.output_root comes back absolute against the working directory, as the trainer's job-start
+    callback (lapo_verl.preflight.absolute_lapo_paths) sets it; the checkpoint directory follows the run directory."""
+    from lapo_verl.preflight import absolute_lapo_paths
+    from lapo_verl.resolve import compose_recipe, main
+
+    monkeypatch.chdir(tmp_path)
+    overrides = ["lapo.output_root=runs", "lapo.experiment=demo"]
+    assert main(["lapo_stage1", "lapo.run_dir", "trainer.default_local_dir", "--", *overrides]) == 0
+    run_dir, ckpt = capsys.readouterr().out.split()
+    assert run_dir.startswith(f"{tmp_path}/runs/demo/stage1-") and ckpt.startswith(run_dir + "/")
+    trainer_cfg = compose_recipe("lapo_stage1", overrides)
+    assert absolute_lapo_paths(trainer_cfg)["lapo.run_dir"] == run_dir
