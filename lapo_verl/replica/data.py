@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lapo_verl.replica import task
 
-VAL_SEED = 6464  # version 3; version 2: 4242
+VAL_SEED = 3137  # version 4; version 3: 6464, version 2: 4242
 
 
 def _write_jsonl(path: Path, problems: list[task.Problem]) -> None:

@@ -401,10 +401,11 @@ def write_report(out: Path, seeds: list[int], docs: Path, *, scale: str, wall_s:
         bc = json.loads(check.read_text())
         lines += ["", "## Base model check (warm-up seed problems, never the held-out set; T = 0.6)", "",
                   "| d | accuracy % | first pass exact % | re-check pass exact % | mean re-checks | mean tokens | "
-                  "true-length plan given: median rel. error |", "|---" * 7 + "|"]
+                  "true-length plan given: median rel. error | ... and accuracy % |", "|---" * 8 + "|"]
         for lv, r in sorted(bc["per_level"].items(), key=lambda kv: int(kv[0])):
             lines.append(f"| {lv} | {r['accuracy']} | {r['first_pass_exact']} | {r['recheck_exact']} | "
-                         f"{r['mean_rechecks']} | {r['mean_tokens']} | {r['plan_rel_error_median']} |")
+                         f"{r['mean_rechecks']} | {r['mean_tokens']} | {r['plan_rel_error_median']} | "
+                         f"{r.get('plan_accuracy', '-')} |")
     notes = docs / "results-cpu-notes.md"
     if notes.is_file():
         lines += ["", notes.read_text().rstrip()]

@@ -4,9 +4,11 @@ number of re-checks, independent of the difficulty).
 
 Prompts are rendered exactly as verl's agent loop renders them (chat template with the generation
 prompt, which opens ``<think>``); the loss covers the response and the closing ``<|im_end|>`` only.
-``plan_fraction`` of the traces carry the stage-2 plan sentence with the trace's true length, inserted as the
-stage-2 agent loop inserts it. Version 2 showed it in half of them; version 3 never does (0), so whatever
-adherence LAPO-I has was learned in stage 2 (docs/replica-design.md). After training, :func:`check_base` measures the base per level on
+``plan_fraction`` of the traces carry the stage-2 plan sentence, inserted as the stage-2 agent loop inserts it.
+Version 2 stated the trace's true length (the base kept plans before any RL); version 3 never showed the
+sentence (its never-trained tokens broke the model whenever stage 2 inserted them); version 4 states a number
+drawn independently of the trace, so the sentence is familiar and carries no length information, and whatever
+adherence LAPO-I has is learned in stage 2 (docs/replica-design.md). After training, :func:`check_base` measures the base per level on
 problems of the warm-up's own seed (never the held-out set) and writes ``base_check.json``.
 The result is cached under ``<cache>/base-<digest of the settings>``.
 """
@@ -26,7 +28,7 @@ from pathlib import Path
 from lapo_verl.replica import task
 from lapo_verl.replica.tokenizer import build_tokenizer, vocabulary
 
-VERSION = 3  # bump when the trace format or the training loop changes
+VERSION = 4  # bump when the trace format or the training loop changes
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,16 @@ class WarmupSettings:
     slip: float = task.TRAP_SLIP
     continue_p: float = task.RECHECK_CONTINUE
     max_checks: int = task.MAX_CHECKS
-    plan_fraction: float = 0.0   # version 3: the base never sees a plan sentence (version 2: 0.5)
+    # version 4: half of the traces carry the plan sentence with a number drawn independently of the trace
+    # (uniform in plan_low..plan_high): the sentence is familiar text, but it tells nothing about the length.
+    # Version 3 never showed it (0.0) and a sentence made of never-trained tokens broke the model; version 2
+    # showed the trace's true length ("true"), which taught plan keeping before any RL.
+    plan_fraction: float = 0.5
+    plan_numbers: str = "random"  # "random" | "true"
+    plan_low: int = 10
+    plan_high: int = 160
     n_problems: int = 40000
-    seed: int = 3                # version 3 (version 2: 0)
+    seed: int = 4                # version 4 (version 3: 3, version 2: 0)
     version: int = VERSION
 
     def digest(self) -> str:
@@ -53,6 +62,22 @@ class WarmupSettings:
                       "trap_operand": task.TRAP_OPERAND}
         blob = json.dumps({**asdict(self), "vocab": vocabulary(), "task": task_knobs}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def warmup_plan(rng: random.Random, settings: WarmupSettings, true_length: int) -> int:
+    """The number a warm-up trace's plan sentence states: its true length (``plan_numbers="true"``, version 2) or a
+    number independent of the trace (``"random"``, version 4), so the base learns the sentence as text only.
+
+    >>> warmup_plan(random.Random(0), WarmupSettings(plan_numbers="true"), 42)
+    42
+    >>> 10 <= warmup_plan(random.Random(0), WarmupSettings(), 42) <= 160
+    True
+    """
+    if settings.plan_numbers == "true":
+        return true_length
+    if settings.plan_numbers == "random":
+        return rng.randint(settings.plan_low, settings.plan_high)
+    raise ValueError(f"WarmupSettings.plan_numbers must be 'true' or 'random', got {settings.plan_numbers!r}")
 
 
 def prompt_ids(tok, problem: task.Problem, plan: int | None = None) -> list[int]:
@@ -98,7 +123,7 @@ def build_base_model(cache_dir: str | Path, settings: WarmupSettings = WarmupSet
                              max_checks=settings.max_checks)
         ri = tok(resp, add_special_tokens=False)["input_ids"] + [eos]
         # the plan counts generated tokens incl. EOS, as verl's response length (and so stage 1) does
-        plan = len(ri) if rng.random() < settings.plan_fraction else None
+        plan = warmup_plan(rng, settings, len(ri)) if rng.random() < settings.plan_fraction else None
         examples.append((prompt_ids(tok, p, plan), ri))
     opt = torch.optim.AdamW(model.parameters(), lr=settings.lr, betas=(0.9, 0.98), weight_decay=0.0)
     warm = max(1, settings.steps // 20)
@@ -223,6 +248,7 @@ def check_base(model, tok, settings: WarmupSettings, n_per_level: int = 40, log=
             "mean_rechecks": round(sum(len(r["checks"]) for r in free) / len(free), 2),
             "mean_tokens": round(sum(r["n"] for r in free) / len(free), 1),
             "plan_rel_error_median": round(statistics.median(abs(r["n"] - r["plan"]) / r["plan"] for r in planned), 3),
+            "plan_accuracy": round(100 * sum(r["correct"] for r in planned) / len(planned), 1),
         }
         log(f"[warmup] check d={lv}: " + "  ".join(f"{k} {v}" for k, v in report["per_level"][str(lv)].items()))
     all_checks = [c for r in rows if r["plan"] is None for c in r["checks"]]

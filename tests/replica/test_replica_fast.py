@@ -14,10 +14,10 @@ from lapo_verl.replica.evaluate import quantile, ranks, spearman, summarize
 def test_generator_is_bit_for_bit_and_disjoint():
     a, b = task.eval_problems(), task.eval_problems()
     assert a == b and task.digest(a) == task.digest(b)
-    # frozen: the held-out and training sets of docs/replica-design.md (version 3; version 2's held-out digest
-    # was 007b3a81...)
-    assert task.digest(a) == "152cdd48838289a0d2b205e5ab31e85e8165e47c23882fb5066ca3a838c79ba4"
-    assert task.digest(task.train_problems()) == "3c3ec27fe013803464c8c419a2be9061d015cd39dc844aab92be2dc8002512fb"
+    # frozen: the held-out and training sets of docs/replica-design.md (version 4; version 3's were 152cdd48... and
+    # 3c3ec27f..., version 2's held-out set 007b3a81...)
+    assert task.digest(a) == "92eec283ed01d4b635f40320e021d4b71a738f6820f3f09641f01ae7f4fe7610"
+    assert task.digest(task.train_problems()) == "a5579319c5f1b493f7c5abba41d56ff5fd6ae6d23a79edac07be065764a6464c"
     assert len(a) == 600 and {p.level for p in a} == set(task.LEVELS)
     assert all(sum(p.level == lv for p in a) == 100 for lv in task.LEVELS)
     train = task.train_problems(1200)
