@@ -52,6 +52,14 @@ case $2 in
   verl.trainer.main_ppo)
     shift 2; recipe=${1#+recipe=}; shift
     [[ $recipe == "${STUB_FAIL_RECIPE:-}" ]] && { echo "Traceback: stub failure"; exit 1; }
+    me=$recipe; [[ " $* " == *" lapo.stage2.update_plans=true "* ]] && me=${recipe}_eq8
+    [[ -n "${STUB_RAY_LOG:-}" ]] && echo "$me ${RAY_TMPDIR:-unset}" >>"$STUB_RAY_LOG"
+    if [[ -n "${STUB_MEET:-}" ]]; then  # side by side: an arm waits (10 s at most) until its pair's other arm started
+      touch "$STUB_MEET/$me"
+      case $me in acc_only) other=lapo_stage1 ;; lapo_stage2_eq8) other=lapo_stage2 ;; *) other="" ;; esac
+      for _ in $(seq 100); do [[ -z $other || -e $STUB_MEET/$other ]] && break; sleep 0.1; done
+      [[ -z $other || -e $STUB_MEET/$other ]] || { echo "stub: $me ran without $other beside it"; exit 1; }
+    fi
     ck="$(run_dir "$recipe" "$@")/checkpoints"; mkdir -p "$ck/global_step_2/actor"; echo 2 >"$ck/latest_checkpointed_iteration.txt"
     echo "step:2 - x:1" ;;
   verl.model_merger) t=$(opt --target_dir "$@"); mkdir -p "$t"; echo '{}' >"$t/config.json" ;;
@@ -192,11 +200,19 @@ def test_cpu_replica_trains_through_lib_sh(tmp_path):
     env = _stubs(tmp_path)
     cmd = ["bash", str(ROOT / "recipes/cpu_replica.sh"), "--seeds", "3", "--out", "rep", "--scale", "smoke",
            "--docs", "docs"]
+    (tmp_path / "meet").mkdir()
+    env.update(STUB_MEET=str(tmp_path / "meet"), STUB_RAY_LOG=str(tmp_path / "ray.log"))
     proc, calls = _run(cmd, env, tmp_path)
     seed = tmp_path / "rep/seed3"
-    trainings = _trainings(calls)
+    # --jobs 2 (default): acc-only next to stage 1 (each waited for the other to start), then the stage-2 arms,
+    # each with a Ray temp dir of its own
+    trainings = sorted(_trainings(calls)[:2]) + sorted(_trainings(calls)[2:], key=lambda t: "update_plans" in t)
     assert [t.split()[3] for t in trainings] == ["+recipe=acc_only", "+recipe=lapo_stage1", "+recipe=lapo_stage2",
                                                   "+recipe=lapo_stage2"]
+    ray_dirs = dict(line.split() for line in (tmp_path / "ray.log").read_text().splitlines())
+    assert set(ray_dirs) == {"acc_only", "lapo_stage1", "lapo_stage2", "lapo_stage2_eq8"}
+    assert len(set(ray_dirs.values())) == 4 and "unset" not in ray_dirs.values()
+    assert not any(Path(d).exists() for d in ray_dirs.values())  # removed after each pair
     for t in trainings:
         args = t.split()[4:]
         keys = [a.split("=", 1)[0] for a in args]
@@ -226,6 +242,29 @@ def test_cpu_replica_trains_through_lib_sh(tmp_path):
     assert (tmp_path / "docs/results-cpu.md").is_file() and (seed / "logs/lapo_i.seconds").is_file()
     _, again = _run(cmd, env, tmp_path)
     assert not _trainings(again) and not [c for c in again if "replica.evaluate" in c or "lapo-verl plans" in c]
+
+
+def test_cpu_replica_jobs_1_runs_one_arm_at_a_time_and_a_failed_arm_keeps_its_pair(tmp_path):
+    """--jobs 1: the four runs in order, in the caller's Ray setting. --jobs 2 with a failing accuracy-only run:
+    stage 1 beside it still finishes (its marker and plans), nothing after the pair starts, and the script fails
+    naming the arm; a bad --jobs value fails before anything runs."""
+    env = _stubs(tmp_path)
+    env["STUB_RAY_LOG"] = str(tmp_path / "ray.log")
+    base = ["bash", str(ROOT / "recipes/cpu_replica.sh"), "--seeds", "1", "--scale", "smoke", "--docs", "docs"]
+    _, calls = _run(base + ["--out", "one", "--jobs", "1"], env, tmp_path)
+    assert [t.split()[3] for t in _trainings(calls)] == ["+recipe=acc_only", "+recipe=lapo_stage1",
+                                                          "+recipe=lapo_stage2", "+recipe=lapo_stage2"]
+    assert [line.split()[0] for line in (tmp_path / "ray.log").read_text().splitlines()] == [
+        "acc_only", "lapo_stage1", "lapo_stage2", "lapo_stage2_eq8"]
+    env["STUB_FAIL_RECIPE"] = "acc_only"
+    proc = subprocess.run(base + ["--out", "two"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "arm_acc_only failed" in proc.stderr
+    done = tmp_path / "two/seed1/.done"
+    assert (done / "train_lapo_d").is_file() and (done / "plans_plans").is_file()
+    assert not (done / "train_acc_only").exists() and not (done / "train_lapo_i").exists()
+    bad = subprocess.run(base + ["--out", "three", "--jobs", "4"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "--jobs must be 1 or 2" in bad.stderr and not (tmp_path / "three").exists()
 
 
 def test_quickstart_outputs_live_in_its_folder_once(tmp_path):

@@ -47,6 +47,13 @@ CPU_ENV: dict[str, str] = {
     # TransferQueue sizes its thread pools from TQ_NUM_THREADS (default 8) and warns on every put/get when that
     # exceeds the physical cores: hundreds of log lines per run on a laptop.
     "TQ_NUM_THREADS": str(max(1, min(8, _physical_cores()))),
+    # Ray starts one idle Python worker per logical CPU when it starts (8 here: TransferQueue needs the logical
+    # CPUs) and one more batch for the first driver; verl's actors do not use them (they carry the job's runtime
+    # env). On 2 cores they only compete with verl's own start-up for CPU and memory: a 1-step run went from 61 to
+    # 57 s alone and from 80-85 to 75-80 s with a second run beside it (2026-12-04, one measurement each, inside
+    # run-to-run noise of ~10 s). Ray's own config flags, read from the environment.
+    "RAY_enable_worker_prestart": "0",
+    "RAY_prestart_worker_first_driver": "0",
 }
 
 # Hydra overrides (plain verl keys; `+` where verl's config has no such key).

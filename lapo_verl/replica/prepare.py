@@ -35,7 +35,7 @@ class Scale:
     max_prompt: int = 96
     eval_n: int = task.EVAL_SIZE
     warmup_steps: int = 1500
-    warmup_problems: int = 40000   # warm-up traces drawn from (the smoke draws 30 x 32 = 960 of them)
+    warmup_problems: int = 40000   # warm-up traces drawn from (the smoke draws 10 x 32 = 320 of them)
     check_per_level: int = 40      # base check (warm-up seed problems), per level
 
     @property
@@ -46,7 +46,7 @@ class Scale:
 SCALES = {
     "full": Scale(),
     # CI's smoke: one step per run (every stage still runs through verl's trainer; issue 21: CI time)
-    "smoke": Scale(steps=1, batch=4, n=4, epochs=1, eval_n=24, warmup_steps=30, warmup_problems=1000, check_per_level=2),
+    "smoke": Scale(steps=1, batch=4, n=4, epochs=1, eval_n=24, warmup_steps=10, warmup_problems=1000, check_per_level=2),
 }
 
 # The paper's length knobs are for a 4,096-token cap (fall-off 100, sigma 120); scaled by cap ratio.
