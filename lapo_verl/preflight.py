@@ -193,6 +193,10 @@ class NotEnoughGpus(PreflightExit):
     """The run asks for more GPUs or nodes than the machine or the running Ray cluster has."""
 
 
+class RayClusterBusy(PreflightExit):
+    """The Ray cluster the run would join already trains another verl run (one TransferQueue per cluster)."""
+
+
 def _stop(exit_class: type[PreflightExit], headline: str, lines: list[str]) -> None:
     report = "\n".join([headline, *lines, "  (checked before Ray starts; lapo.preflight=false skips this check)"])
     print(report, file=sys.stderr, flush=True)
@@ -202,16 +206,22 @@ def _stop(exit_class: type[PreflightExit], headline: str, lines: list[str]) -> N
 def check_verl_config(cfg: DictConfig, capacity: Any = None) -> None:
     """Build the typed configs verl's workers build and run verl's own validation
     (:func:`lapo_verl.verl_config_check.build_problems`), then compare the GPUs asked for with ``capacity`` (default:
-    what verl's ``ray.init`` will find), then print the memory estimate's warnings (never stops a run)."""
+    what verl's ``ray.init`` will find) and make sure no other verl run trains on the Ray cluster it joins, then print
+    the memory estimate's warnings (never stops a run)."""
     from lapo_verl import verl_config_check as verl_check
 
     problems = verl_check.build_problems(cfg)
     if problems:
         _stop(VerlConfigInvalid, f"lapo-verl: this run cannot start, verl's workers would reject its config "
               f"({len(problems)} problem(s)):", [p.render() for p in problems])
-    problem = verl_check.capacity_problem(cfg, capacity if capacity is not None else verl_check.gpu_capacity(cfg))
+    capacity = capacity if capacity is not None else verl_check.gpu_capacity(cfg)
+    problem = verl_check.capacity_problem(cfg, capacity)
     if problem:
         _stop(NotEnoughGpus, "lapo-verl: this run cannot start, it asks for GPUs that are not there:", [problem.render()])
+    problem = verl_check.busy_cluster_problem(capacity)
+    if problem:
+        _stop(RayClusterBusy, "lapo-verl: this run cannot start, its Ray cluster is training another verl run:",
+              [problem.render()])
     warn_memory(cfg)
 
 
@@ -231,8 +241,8 @@ def warn_memory(cfg: DictConfig) -> None:
 
 def check(cfg: DictConfig, capacity: Any = None) -> None:
     """Raise :class:`LapoSettingsInvalid` if a ``lapo`` setting is invalid, then :class:`LapoInputsMissing`
-    (after printing the report to stderr) if an input is missing, then :class:`VerlConfigInvalid` or
-    :class:`NotEnoughGpus` (:func:`check_verl_config`)."""
+    (after printing the report to stderr) if an input is missing, then :class:`VerlConfigInvalid`,
+    :class:`NotEnoughGpus` or :class:`RayClusterBusy` (:func:`check_verl_config`)."""
     check_settings(cfg)
     enabled = _select(cfg, "lapo.preflight")
     if enabled is not None and not bool(enabled):

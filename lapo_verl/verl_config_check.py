@@ -186,6 +186,8 @@ class GpuCapacity:
 
     per_node: tuple[int, ...]  # GPUs of each node (one entry without a cluster)
     source: str
+    #: a running cluster that already trains a verl run (its TransferQueue controller is alive): "" when not
+    busy: str = ""
 
     def fits(self, n_gpus_per_node: int, nnodes: int) -> bool:
         """verl places ``n_gpus_per_node`` workers on each of ``nnodes`` nodes (one placement group per node)."""
@@ -206,8 +208,41 @@ def _running_cluster_address(cfg: DictConfig) -> str | None:
     return read_ray_address(OmegaConf.select(cfg, "ray_kwargs.ray_init._temp_dir", default=None)) or None
 
 
+#: verl 0.9.1's TransferQueue keeps one controller per Ray cluster: this named actor, which every V1 run's
+#: ``tq.init()`` attaches to when it exists and creates otherwise (``transfer_queue/interface.py``: ``init`` ->
+#: ``_init_from_existing``, "the provided conf will be ignored"). A second run that joins a cluster while the first
+#: still trains shares the first one's queue, and the batches of the two runs mix. Seen on the CPU backend: two
+#: 1-step runs joined to one cluster, one hung before its first step and the other's stage-1 length records counted
+#: 3 distinct problems of the 4 it trained on.
+TQ_CONTROLLER = {"name": "TransferQueueController", "namespace": "transfer_queue"}
+
+
+#: seconds a TransferQueue controller found on the cluster may take to go away before it counts as a running run
+ENDING_RUN_GRACE_S = 15.0
+
+
+def _verl_run_alive(wait_s: float | None = None, poll_s: float = 0.5) -> bool:
+    """Whether the joined Ray cluster holds a verl run's TransferQueue controller. One that goes away within
+    ``wait_s`` (default :data:`ENDING_RUN_GRACE_S`) does not count: the actors of a run that just ended or was
+    killed outlive its driver briefly."""
+    import time
+
+    import ray
+
+    deadline = time.monotonic() + (ENDING_RUN_GRACE_S if wait_s is None else wait_s)
+    while True:
+        try:
+            ray.get_actor(**TQ_CONTROLLER)
+        except ValueError:  # no such named actor
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(poll_s)
+
+
 def _cluster_capacity(address: str) -> GpuCapacity:
-    """GPUs per alive node of a running Ray cluster (joins it briefly as a driver, then leaves)."""
+    """GPUs per alive node of a running Ray cluster, and whether a verl run already trains on it (joins it briefly
+    as a driver, then leaves)."""
     import ray
 
     already = ray.is_initialized()
@@ -215,10 +250,13 @@ def _cluster_capacity(address: str) -> GpuCapacity:
         ray.init(address=address, logging_level="ERROR", log_to_driver=False)
     try:
         per_node = tuple(int(node.get("Resources", {}).get("GPU", 0)) for node in ray.nodes() if node.get("Alive"))
+        busy = _verl_run_alive()
     finally:
         if not already:
             ray.shutdown()
-    return GpuCapacity(per_node or (0,), f"the running Ray cluster at {address} ({len(per_node)} node(s))")
+    where = f"the running Ray cluster at {address} ({len(per_node)} node(s))"
+    return GpuCapacity(per_node or (0,), where,
+                       busy=f"{where} already trains a verl run (its TransferQueueController is alive)" if busy else "")
 
 
 def _local_capacity(cfg: DictConfig) -> GpuCapacity:
@@ -270,3 +308,16 @@ def capacity_problem(cfg: DictConfig, capacity: GpuCapacity) -> ConfigProblem | 
     else:
         fix = f"set trainer.n_gpus_per_node={max(capacity.per_node)} (or fewer) and trainer.nnodes to the nodes you have"
     return ConfigProblem("trainer.n_gpus_per_node", message, fix)
+
+
+def busy_cluster_problem(capacity: GpuCapacity) -> ConfigProblem | None:
+    """A problem when the Ray cluster the run joins already trains another verl run (:data:`TQ_CONTROLLER`)."""
+    if not capacity.busy:
+        return None
+    message = (f"{capacity.busy}. verl 0.9.1 keeps one TransferQueue per Ray cluster (actor "
+               f"{TQ_CONTROLLER['name']} in namespace {TQ_CONTROLLER['namespace']}) and a second run attaches to the "
+               "first one's: the two runs' batches would mix, and one of them can hang.")
+    fix = ("wait until that run has finished, or give this run a Ray cluster of its own: another `ray start --head "
+           "--port <free port>` with ray_kwargs.ray_init.address=<its address>, or no address and no RAY_ADDRESS "
+           "(a local Ray for this run alone)")
+    return ConfigProblem("ray_kwargs.ray_init.address", message, fix)

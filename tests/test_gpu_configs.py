@@ -130,6 +130,45 @@ def test_invalid_combinations_name_the_key(tmp_path):
     assert "Unknown reward manager: no_such_manager" in problem.message and "lapo-verl doctor" in problem.fix
 
 
+def test_a_ray_cluster_training_another_verl_run_stops_the_run(tmp_path, monkeypatch, capsys, ray_session):
+    """verl 0.9.1 keeps one TransferQueue per Ray cluster: a run that joins a cluster where another run's
+    TransferQueueController is alive stops in the preflight (the two runs' batches would mix); a controller that
+    goes away within the grace time (a run that just ended) does not count, and without one the run starts."""
+    import threading
+
+    from lapo_verl import verl_config_check
+
+    ray = ray_session
+    address = ray.get_runtime_context().gcs_address
+    monkeypatch.setattr(verl_config_check, "ENDING_RUN_GRACE_S", 1.0)
+
+    @ray.remote(num_cpus=0)
+    class StandInController:  # the named actor verl's tq.init() creates, nothing else of TransferQueue
+        def ping(self) -> int:
+            return 1
+
+    controller = StandInController.options(**verl_config_check.TQ_CONTROLLER).remote()
+    ray.get(controller.ping.remote())
+    try:
+        capacity = verl_config_check._cluster_capacity(address)
+        assert address in capacity.busy and "TransferQueueController is alive" in capacity.busy
+        monkeypatch.chdir(tmp_path)
+        cfg = compose_recipe("lapo_stage1", MODEL, *CPU_TRAINER_OVERRIDES, *_stand_in_inputs(tmp_path),
+                             f"+ray_kwargs.ray_init.address={address}", minimal=False)
+        with pytest.raises(preflight.RayClusterBusy) as err:
+            preflight.check_verl_config(cfg, capacity=GpuCapacity((1,), capacity.source, busy=capacity.busy))
+        report = str(err.value)
+        assert "its Ray cluster is training another verl run" in report and "ray_kwargs.ray_init.address" in report
+        assert "namespace transfer_queue" in report and "ray start --head" in report
+        assert report in capsys.readouterr().err
+        # a run that ends within the grace time: its controller goes, the new run may join
+        threading.Timer(0.3, ray.kill, args=(controller,)).start()
+        assert verl_config_check._verl_run_alive(wait_s=10.0) is False
+        assert verl_config_check._cluster_capacity(address).busy == ""
+    finally:
+        ray.kill(controller)
+
+
 def test_gpu_capacity_rules(tmp_path, monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # no Ray cluster of another process is seen

@@ -194,6 +194,14 @@ def test_a_failed_step_stops_the_chain_without_a_marker(tmp_path):
     assert not (tmp_path / "out/exp/.done").exists() and not (tmp_path / "out/exp/logs/lapo_d.seconds").exists()
 
 
+def _evaluations(calls: list[str]) -> list[str]:
+    return [c for c in calls if c.startswith("python -m lapo_verl.replica.evaluate")]
+
+
+def _job_names(evaluation: str) -> list[str]:
+    return [a.split("=")[0] for a in evaluation.split() if "=" in a and not a.startswith("--")]
+
+
 def test_cpu_replica_trains_through_lib_sh(tmp_path):
     """The CPU replica's runs are lib.sh's: acc-only and the LAPO chain with the replica's sizes and seed, stage 2
     from the merged stage-1 model, plans into the plans-given evaluations; a rerun skips every step."""
@@ -231,12 +239,12 @@ def test_cpu_replica_trains_through_lib_sh(tmp_path):
     assert "lapo.stage2.update_plans=true" in eq8 and "lapo.experiment=lapo_eq8" in eq8
     assert "actor_rollout_ref.model.path=rep/seed3/models/lapo_d" in eq8 and "lapo.plans_path=rep/seed3/plans.json" in eq8
     assert "lapo.stage2.update_plans=true" not in trainings[2].split()
-    # every evaluation in one process; three of them with the stage-1 plans given
-    evals = [c for c in calls if c.startswith("python -m lapo_verl.replica.evaluate")]
-    assert len(evals) == 1 and "--seed 3" in evals[0] and "--limit 24" in evals[0]
-    jobs = [a for a in evals[0].split() if "=" in a and not a.startswith("--")]
-    assert [j.split("=")[0] for j in jobs] == ["base", "acc_only", "lapo_d", "lapo_i", "lapo_i_eq8", "lapo_i_plan",
-                                               "lapo_i_eq8_plan", "base_plan"]
+    # the evaluations dealt round-robin to two processes side by side; three of them with the stage-1 plans given
+    evals = _evaluations(calls)
+    assert len(evals) == 2 and all("--seed 3" in e and "--limit 24" in e for e in evals)
+    assert sorted(map(_job_names, evals)) == [["acc_only", "lapo_i", "lapo_i_plan", "base_plan"],
+                                              ["base", "lapo_d", "lapo_i_eq8", "lapo_i_eq8_plan"]]
+    jobs = [a for e in evals for a in e.split() if "=" in a and not a.startswith("--")]
     assert sum(j.endswith(",rep/seed3/plans.json") for j in jobs) == 3
     assert all((seed / ".done" / f"eval_{j.split('=')[0]}").is_file() for j in jobs)
     assert (tmp_path / "docs/results-cpu.md").is_file() and (seed / "logs/lapo_i.seconds").is_file()
@@ -245,7 +253,7 @@ def test_cpu_replica_trains_through_lib_sh(tmp_path):
 
 
 def test_cpu_replica_jobs_1_runs_one_arm_at_a_time_and_a_failed_arm_keeps_its_pair(tmp_path):
-    """--jobs 1: the four runs in order, in the caller's Ray setting. --jobs 2 with a failing accuracy-only run:
+    """--jobs 1: the four runs in order, in the caller's Ray setting, and one evaluation process. --jobs 2 with a failing accuracy-only run:
     stage 1 beside it still finishes (its marker and plans), nothing after the pair starts, and the script fails
     naming the arm; a bad --jobs value fails before anything runs."""
     env = _stubs(tmp_path)
@@ -256,6 +264,8 @@ def test_cpu_replica_jobs_1_runs_one_arm_at_a_time_and_a_failed_arm_keeps_its_pa
                                                           "+recipe=lapo_stage2", "+recipe=lapo_stage2"]
     assert [line.split()[0] for line in (tmp_path / "ray.log").read_text().splitlines()] == [
         "acc_only", "lapo_stage1", "lapo_stage2", "lapo_stage2_eq8"]
+    assert [_job_names(e) for e in _evaluations(calls)] == [["base", "acc_only", "lapo_d", "lapo_i", "lapo_i_eq8",
+                                                             "lapo_i_plan", "lapo_i_eq8_plan", "base_plan"]]
     env["STUB_FAIL_RECIPE"] = "acc_only"
     proc = subprocess.run(base + ["--out", "two"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "arm_acc_only failed" in proc.stderr
