@@ -186,8 +186,8 @@ class GpuCapacity:
 
     per_node: tuple[int, ...]  # GPUs of each node (one entry without a cluster)
     source: str
-    #: a running cluster that already trains a verl run (its TransferQueue controller is alive): "" when not
-    busy: str = ""
+    #: a running cluster that already trains a verl run (its TransferQueue controller is alive)
+    busy: bool = False
 
     def fits(self, n_gpus_per_node: int, nnodes: int) -> bool:
         """verl places ``n_gpus_per_node`` workers on each of ``nnodes`` nodes (one placement group per node)."""
@@ -254,9 +254,7 @@ def _cluster_capacity(address: str) -> GpuCapacity:
     finally:
         if not already:
             ray.shutdown()
-    where = f"the running Ray cluster at {address} ({len(per_node)} node(s))"
-    return GpuCapacity(per_node or (0,), where,
-                       busy=f"{where} already trains a verl run (its TransferQueueController is alive)" if busy else "")
+    return GpuCapacity(per_node or (0,), f"the running Ray cluster at {address} ({len(per_node)} node(s))", busy=busy)
 
 
 def _local_capacity(cfg: DictConfig) -> GpuCapacity:
@@ -314,9 +312,10 @@ def busy_cluster_problem(capacity: GpuCapacity) -> ConfigProblem | None:
     """A problem when the Ray cluster the run joins already trains another verl run (:data:`TQ_CONTROLLER`)."""
     if not capacity.busy:
         return None
-    message = (f"{capacity.busy}. verl 0.9.1 keeps one TransferQueue per Ray cluster (actor "
-               f"{TQ_CONTROLLER['name']} in namespace {TQ_CONTROLLER['namespace']}) and a second run attaches to the "
-               "first one's: the two runs' batches would mix, and one of them can hang.")
+    message = (f"{capacity.source} already trains a verl run (its TransferQueueController is alive). verl 0.9.1 "
+               f"keeps one TransferQueue per Ray cluster (actor {TQ_CONTROLLER['name']} in namespace "
+               f"{TQ_CONTROLLER['namespace']}) and a second run attaches to the first one's: the two runs' batches "
+               "would mix, and one of them can hang.")
     fix = ("wait until that run has finished, or give this run a Ray cluster of its own: another `ray start --head "
            "--port <free port>` with ray_kwargs.ray_init.address=<its address>, or no address and no RAY_ADDRESS "
            "(a local Ray for this run alone)")

@@ -19,7 +19,7 @@
 #   COMMON_ARGS    extra Hydra overrides for both stages (space separated)
 #   CPU=1          lapo_verl's CPU backend instead of GPUs (tests of this script only)
 set -euo pipefail
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0; fi
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REHEARSAL_OUT=${1:-runs/rehearsal}
 PYTHON=${PYTHON:-python}

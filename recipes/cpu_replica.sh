@@ -21,7 +21,7 @@
 # SMOKE=1 is --scale smoke --out runs/replica-smoke --docs runs/replica-smoke/docs (CI: one step per run, every stage).
 # REPLICA_CACHE=DIR keeps the warmed-up base models there (keyed by their settings) instead of <out>/cache.
 set -euo pipefail
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0; fi
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"

@@ -24,7 +24,7 @@
 #                  on the terminal (lapo-verl run); TOTAL_STEPS shows them as step k/N
 set -euo pipefail
 
-usage() { sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; }
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then usage; exit 0; fi
 : "${MODEL:?set MODEL (see --help)}" "${TRAIN:?set TRAIN}" "${VAL:?set VAL}"
 # shellcheck source=lib.sh

@@ -9,7 +9,7 @@
 # One line per training step on the terminal; every command's full output in OUT_DIR/logs/.
 # The numbers say the pipeline works, nothing about LAPO's quality. Knobs: STEPS (per stage, default 4).
 set -euo pipefail
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0; fi
 OUT=${1:-runs/quickstart}
 OUT=${OUT%/}
 STEPS=${STEPS:-4}

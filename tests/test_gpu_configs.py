@@ -151,7 +151,7 @@ def test_a_ray_cluster_training_another_verl_run_stops_the_run(tmp_path, monkeyp
     ray.get(controller.ping.remote())
     try:
         capacity = verl_config_check._cluster_capacity(address)
-        assert address in capacity.busy and "TransferQueueController is alive" in capacity.busy
+        assert capacity.busy is True and address in capacity.source
         monkeypatch.chdir(tmp_path)
         cfg = compose_recipe("lapo_stage1", MODEL, *CPU_TRAINER_OVERRIDES, *_stand_in_inputs(tmp_path),
                              f"+ray_kwargs.ray_init.address={address}", minimal=False)
@@ -160,11 +160,13 @@ def test_a_ray_cluster_training_another_verl_run_stops_the_run(tmp_path, monkeyp
         report = str(err.value)
         assert "its Ray cluster is training another verl run" in report and "ray_kwargs.ray_init.address" in report
         assert "namespace transfer_queue" in report and "ray start --head" in report
+        assert f"the running Ray cluster at {address} (1 node(s)) already trains a verl run (its " \
+               "TransferQueueController is alive)" in report
         assert report in capsys.readouterr().err
         # a run that ends within the grace time: its controller goes, the new run may join
         threading.Timer(0.3, ray.kill, args=(controller,)).start()
         assert verl_config_check._verl_run_alive(wait_s=10.0) is False
-        assert verl_config_check._cluster_capacity(address).busy == ""
+        assert verl_config_check._cluster_capacity(address).busy is False
     finally:
         ray.kill(controller)
 

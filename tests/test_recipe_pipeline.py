@@ -5,11 +5,15 @@ scripts' orchestration is checked without verl (the slow tests in tests/baseline
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import stat
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -198,8 +202,13 @@ def _evaluations(calls: list[str]) -> list[str]:
     return [c for c in calls if c.startswith("python -m lapo_verl.replica.evaluate")]
 
 
+def _job_specs(evaluation: str) -> list[str]:
+    """The NAME=MODEL[,PLANS] arguments of one evaluation command."""
+    return [a for a in evaluation.split() if "=" in a and not a.startswith("--")]
+
+
 def _job_names(evaluation: str) -> list[str]:
-    return [a.split("=")[0] for a in evaluation.split() if "=" in a and not a.startswith("--")]
+    return [spec.split("=")[0] for spec in _job_specs(evaluation)]
 
 
 def test_cpu_replica_trains_through_lib_sh(tmp_path):
@@ -244,7 +253,7 @@ def test_cpu_replica_trains_through_lib_sh(tmp_path):
     assert len(evals) == 2 and all("--seed 3" in e and "--limit 24" in e for e in evals)
     assert sorted(map(_job_names, evals)) == [["acc_only", "lapo_i", "lapo_i_plan", "base_plan"],
                                               ["base", "lapo_d", "lapo_i_eq8", "lapo_i_eq8_plan"]]
-    jobs = [a for e in evals for a in e.split() if "=" in a and not a.startswith("--")]
+    jobs = [spec for e in evals for spec in _job_specs(e)]
     assert sum(j.endswith(",rep/seed3/plans.json") for j in jobs) == 3
     assert all((seed / ".done" / f"eval_{j.split('=')[0]}").is_file() for j in jobs)
     assert (tmp_path / "docs/results-cpu.md").is_file() and (seed / "logs/lapo_i.seconds").is_file()
@@ -253,9 +262,9 @@ def test_cpu_replica_trains_through_lib_sh(tmp_path):
 
 
 def test_cpu_replica_jobs_1_runs_one_arm_at_a_time_and_a_failed_arm_keeps_its_pair(tmp_path):
-    """--jobs 1: the four runs in order, in the caller's Ray setting, and one evaluation process. --jobs 2 with a failing accuracy-only run:
-    stage 1 beside it still finishes (its marker and plans), nothing after the pair starts, and the script fails
-    naming the arm; a bad --jobs value fails before anything runs."""
+    """--jobs 1: the four runs in order, in the caller's Ray setting, and one evaluation process. --jobs 2 with a
+    failing accuracy-only run: stage 1 beside it still finishes (its marker and plans), nothing after the pair
+    starts, and the script fails naming the arm; a bad --jobs value fails before anything runs."""
     env = _stubs(tmp_path)
     env["STUB_RAY_LOG"] = str(tmp_path / "ray.log")
     base = ["bash", str(ROOT / "recipes/cpu_replica.sh"), "--seeds", "1", "--scale", "smoke", "--docs", "docs"]
@@ -293,3 +302,16 @@ def test_quickstart_outputs_live_in_its_folder_once(tmp_path):
         assert (tmp_path / out / path).exists(), path
     assert not (tmp_path / out / "runs").exists()
     assert f"logs                                       {out}/logs/" in proc.stdout
+
+
+@pytest.mark.parametrize("script", ["cpu_replica.sh", "quickstart_cpu.sh", "lapo_pipeline.sh", "cluster_rehearsal.sh",
+                                    "r1_distill_1.5b/run_lapo.sh", "deepscaler_1.5b/run_lapo.sh"])
+def test_script_help_is_its_whole_header(script):
+    """--help prints the script's leading comment block, every line of it and no code: the block is found, not
+    counted, so a header that grows or shrinks stays whole in --help."""
+    path = ROOT / "recipes" / script
+    lines = path.read_text().splitlines()[1:]
+    header = [re.sub(r"^# ?", "", line) for line in itertools.takewhile(lambda x: x.startswith("#"), lines)]
+    proc = subprocess.run(["bash", str(path), "--help"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == header

@@ -12,7 +12,7 @@
 #   DATA_DIR    [data/lapo_paper]                       EXPERIMENT [r1_distill_1.5b]
 #   EVAL_ARGS   [paper protocol: 4 benchmarks, T=0.6, top-p 0.95, 32,768 tokens, 4/32 samples]
 set -euo pipefail
-if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0; fi
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then sed -n '2,/^[^#]/s/^# \{0,1\}//p' "$0"; exit 0; fi
 export MODEL=${MODEL:-deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B}
 export EXPERIMENT=${EXPERIMENT:-r1_distill_1.5b}
 export PUBLISHED=${PUBLISHED:-r1-distill}
